@@ -121,3 +121,19 @@ def get_settings() -> Settings:
 def reload_settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
+
+
+def export_for_subprocesses(
+    settings: Settings | None = None, warehouse_path: str | Path | None = None
+) -> None:
+    """Put the resolved paths into this process's environment for tools we spawn.
+
+    dbt (its ``profiles.yml``) and MLflow read their locations from the
+    environment; this is the only place that writes them, derived from the
+    settings above so every tool sees the same data folder.
+    """
+    s = settings or get_settings()
+    os.environ.update(s.dbt_env())
+    if warehouse_path is not None:
+        os.environ["MLOPS_WAREHOUSE"] = str(warehouse_path)
+    os.environ.setdefault("DAGSTER_HOME", str(s.dagster_home))

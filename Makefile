@@ -1,0 +1,54 @@
+# The README's commands. Each bootstraps what it needs (uv, then the locked environment).
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+UNTIL ?= 2013-01-31
+START ?= 2013-01-01
+PORT ?= 3000
+MLFLOW_PORT ?= 5000
+export MLOPS_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(MLOPS_DATA_DIR)/dagster_home
+
+.PHONY: demo test env env-dev manifest ui mlflow-ui lint clean-data
+
+$(UV):
+	@echo ">> bootstrapping uv into $(TOOLS)/"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+env: $(UV)  ## the locked runtime environment in .venv
+	$(UV) sync --frozen --no-dev --quiet
+
+env-dev: $(UV)  ## runtime + test dependencies
+	$(UV) sync --frozen --quiet
+
+manifest:  ## dbt manifest (dbt parse) when missing or stale
+	$(BIN)/python -m mlops_assets.defs.transform.project
+
+demo: env manifest  ## land January, materialize everything for it, start Dagster (NO_UI=1: no UI)
+	$(BIN)/mlops init
+	$(BIN)/mlops demo --start $(START) --until $(UNTIL)
+ifndef NO_UI
+	@echo ">> Dagster UI on http://localhost:$(PORT)  (MLflow UI: make mlflow-ui)"
+	$(BIN)/dagster dev -w workspace.yaml -p $(PORT)
+endif
+
+ui: env manifest  ## start the Dagster webserver and daemon only
+	$(BIN)/mlops init
+	$(BIN)/dagster dev -w workspace.yaml -p $(PORT)
+
+mlflow-ui: env  ## the MLflow UI on the local store
+	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(MLOPS_DATA_DIR)/mlflow/mlflow.db" --port $(MLFLOW_PORT)
+
+test: env-dev  ## the test suite (what CI runs)
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest -q tests
+
+lint: env-dev
+	$(BIN)/ruff check mlops_assets tests
+
+clean-data:  ## remove the data folder (warehouse, landing, Dagster and MLflow state)
+	rm -rf "$(MLOPS_DATA_DIR)"

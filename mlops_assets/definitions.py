@@ -1,0 +1,13 @@
+"""The code location: every domain's assets, checks, jobs, sensors and schedules."""
+
+import dagster as dg
+
+from mlops_assets.defs.ingestion import definitions as ingestion
+from mlops_assets.defs.transform import definitions as transform
+from mlops_assets.resources import default_resources
+
+defs = dg.Definitions.merge(
+    ingestion.defs,
+    transform.defs,
+    dg.Definitions(resources=default_resources()),
+)

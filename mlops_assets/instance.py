@@ -1,0 +1,47 @@
+"""The embedded default Dagster instance: ``$DAGSTER_HOME/dagster.yaml`` on SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from mlops_assets.resources import WAREHOUSE_POOL
+from mlops_assets.settings import Settings, get_settings
+
+
+def instance_config(settings: Settings) -> dict:
+    home = settings.dagster_home
+    return {
+        "storage": {"sqlite": {"base_dir": str(home / "storage")}},
+        "local_artifact_storage": {
+            "module": "dagster._core.storage.root",
+            "class": "LocalArtifactStorage",
+            "config": {"base_dir": str(home)},
+        },
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": {"max_concurrent_runs": 4},
+        },
+        # DuckDB allows one writer per file: every warehouse writer claims a slot in this pool.
+        "concurrency": {"pools": {"default_limit": 1}},
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+        "auto_materialize": {"enabled": True, "use_sensors": True},
+        "run_monitoring": {"enabled": True, "poll_interval_seconds": 30},
+    }
+
+
+def write_instance_yaml(settings: Settings | None = None) -> Path:
+    """Write dagster.yaml into DAGSTER_HOME (idempotent); return its path."""
+    s = settings or get_settings()
+    s.ensure_dirs()
+    path = s.dagster_home / "dagster.yaml"
+    text = (
+        f"# Written by `mlops init` for the data folder {s.data_dir}; pool: {WAREHOUSE_POOL}\n"
+        + yaml.safe_dump(instance_config(s), sort_keys=False)
+    )
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path

@@ -1,0 +1,74 @@
+"""Resources: the one owner of warehouse access, and the dbt CLI."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+
+from mlops_assets.settings import export_for_subprocesses, get_settings
+
+WAREHOUSE_POOL = "duckdb_warehouse"
+"""Dagster pool every warehouse writer claims: DuckDB allows one writing process per file."""
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """DuckDB warehouse access: paths, connections, transactions.
+
+    Writers are serialized by the ``duckdb_warehouse`` pool (limit 1 in the
+    instance's dagster.yaml); as a second line of defence, opening the file
+    retries while another process holds DuckDB's lock, so a concurrent run
+    waits instead of failing.
+    """
+
+    path: str
+    lock_timeout_s: float = 600.0
+
+    def export_for_dbt(self) -> None:
+        """Point the dbt profile (``MLOPS_WAREHOUSE``) at this warehouse for spawned dbt runs."""
+        export_for_subprocesses(warehouse_path=self.path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = open_duckdb(self.path, read_only=read_only, timeout_s=self.lock_timeout_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def open_duckdb(path: str, read_only: bool = False, timeout_s: float = 600.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting (with backoff) while another process holds its lock."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def default_resources() -> dict:
+    from dagster_dbt import DbtCliResource
+
+    from mlops_assets.defs.transform.project import dbt_project
+
+    s = get_settings()
+    return {
+        "warehouse": WarehouseResource(path=str(s.warehouse_path)),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            target=s.dbt_target,
+            # the dbt installed beside this interpreter, whether or not .venv/bin is on PATH
+            dbt_executable=str(Path(sys.executable).with_name("dbt")),
+        ),
+    }
