@@ -2,12 +2,16 @@
 
 import dagster as dg
 
+from mlops_assets.defs.features import definitions as features
 from mlops_assets.defs.ingestion import definitions as ingestion
+from mlops_assets.defs.training import definitions as training
 from mlops_assets.defs.transform import definitions as transform
 from mlops_assets.resources import default_resources
 
 defs = dg.Definitions.merge(
     ingestion.defs,
     transform.defs,
+    features.defs,
+    training.defs,
     dg.Definitions(resources=default_resources()),
 )

@@ -19,13 +19,8 @@ def instance_config(settings: Settings) -> dict:
             "class": "LocalArtifactStorage",
             "config": {"base_dir": str(home)},
         },
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": {"max_concurrent_runs": 4},
-        },
         # DuckDB allows one writer per file: every warehouse writer claims a slot in this pool.
-        "concurrency": {"pools": {"default_limit": 1}},
+        "concurrency": {"pools": {"default_limit": 1}, "runs": {"max_concurrent_runs": 4}},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
         "auto_materialize": {"enabled": True, "use_sensors": True},

@@ -41,6 +41,7 @@ def _run(
         partition_key=partition_key,
         tags=tags,
         raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     status = "ok" if result.success else "FAILED"
     echo(f"  {label:<48} {status:>6}  {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}")
@@ -60,14 +61,14 @@ def materialize_days(
     echo: Callable[[str], None] = print,
     defs: dg.Definitions | None = None,
     resources: dict | None = None,
+    train: bool = True,
 ) -> None:
     """Materialize everything that exists for ``days``: raw, dbt, and what follows."""
     from mlops_assets.definitions import defs as default_defs
 
     defs = defs or default_defs
     repo = defs.get_repository_def()
-    assets = list(repo.assets_defs_by_key.values())
-    assets = list({id(a): a for a in assets}.values())
+    assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = resources or dict(defs.resources or {})
     first, last = days[0].isoformat(), days[-1].isoformat()
     range_tags = {RANGE_START: first, RANGE_END: last}
@@ -83,6 +84,21 @@ def materialize_days(
     _run(assets, staging, instance, resources, echo, "dbt staging")
     echo(f">> dbt incremental models {first} .. {last} (one run)")
     _run(assets, daily_dbt, instance, resources, echo, f"dbt intermediate + marts [{first}..{last}]", tags=range_tags)
+    echo(">> features + contract check, per day")
+    for day in days:
+        _run(assets, ["flight_features"], instance, resources, echo, f"flight_features [{day}]", partition_key=day.isoformat())
+    if not train:
+        return
+    echo(">> train, register and gate a model (job train_model)")
+    _run(assets, ["training_set", "delay_model", "model_gate"], instance, resources, echo, "training_set, delay_model, model_gate")
+    scored = [a for a in ("flight_predictions", "drift_report", "model_performance") if _has(repo, a)]
+    echo(f">> {', '.join(scored)}, per day")
+    for day in days:
+        _run(assets, scored, instance, resources, echo, f"{'+'.join(s.split('_')[-1] for s in scored)} [{day}]", partition_key=day.isoformat())
+
+
+def _has(repo, key: str) -> bool:
+    return dg.AssetKey(key) in repo.asset_graph.get_all_asset_keys()
 
 
 def _keys_in_groups(repo, groups: set[str]) -> list[str]:

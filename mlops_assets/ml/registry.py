@@ -509,3 +509,8 @@ def status(tracking_uri: str, *, name: str = schema.MODEL_NAME, limit: int = 50)
         "history": champion_history(c, name),
         "stack": champion_stack(c, name),
     }
+
+
+def score_loaded(model: Any, df: pd.DataFrame, uri: str = CHAMPION_URI) -> np.ndarray:
+    """Scores of an already loaded model (as :func:`load_champion` returns it)."""
+    return _scores(model, df, uri)

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from mlops_assets.defs.transform.project import dbt_project
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 
 INCREMENTAL = "config.materialized:incremental"
@@ -29,10 +29,15 @@ class MlopsDbtTranslator(DagsterDbtTranslator):
             return dg.AssetKey(dbt_resource_props["name"])  # fct_flights, not marts/fct_flights
         return super().get_asset_key(dbt_resource_props)
 
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]):
-        if dbt_resource_props.get("resource_type") != "model":
-            return None
-        return dg.AutomationCondition.eager()
+    def get_asset_spec(self, manifest, unique_id, project):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = manifest["nodes"].get(unique_id, {})
+        if props.get("config", {}).get("materialized") == "incremental":
+            # Staging models are views (always current), so a raw partition flows straight
+            # into the incremental models of the same day: say so in the graph.
+            spec = spec.merge_attributes(deps=[dg.AssetKey("raw_flights"), dg.AssetKey("raw_weather")])
+            spec = spec.replace_attributes(automation_condition=follow_upstream())
+        return spec
 
 
 translator = MlopsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
@@ -51,7 +56,7 @@ def dbt_staging_models(
 ):
     """Views over the raw tables: rename, cast, dedupe; dbt tests run as asset checks."""
     warehouse.export_for_dbt()
-    yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+    yield from dbt.cli(["build"], context=context).stream()
 
 
 @dbt_assets(
@@ -72,8 +77,4 @@ def dbt_daily_models(
     window = context.partition_time_window
     dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
     context.log.info(f"dbt build for {dbt_vars['min_date']} .. {dbt_vars['max_date']} (exclusive)")
-    yield from (
-        dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
-        .stream()
-        .fetch_row_counts()
-    )
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

@@ -1,0 +1,343 @@
+"""Monitoring layer: daily drift of the features against the champion's training window, and
+the realized performance of the predictions once labels are known."""
+
+import json
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from mlops_assets import schema
+from mlops_assets.features.quarantine import clean_rows_sql, ensure_quarantine_table
+from mlops_assets.ml import registry, training
+from mlops_assets.monitoring import DriftError, DriftResult, compute_drift, render_html
+from mlops_assets.partitions import daily_partitions
+from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from mlops_assets.settings import get_settings
+
+MONITORING_CODE_VERSION = "monitoring-v1"
+
+DRIFT_COLUMNS: dict[str, str] = {
+    "partition_date": "DATE NOT NULL",
+    "feature": "VARCHAR NOT NULL",
+    "method": "VARCHAR NOT NULL",
+    "value": "DOUBLE",
+    "threshold": "DOUBLE",
+    "drifted": "BOOLEAN",
+    "champion_version": "VARCHAR",
+    "computed_at": "TIMESTAMP",
+}
+PERFORMANCE_COLUMNS: dict[str, str] = {
+    "partition_date": "DATE NOT NULL",
+    "model_version": "VARCHAR",
+    "n": "BIGINT",
+    "roc_auc": "DOUBLE",  # NULL when the day holds one class only
+    "brier": "DOUBLE",
+    "positive_rate": "DOUBLE",  # actual share of delayed flights
+    "predicted_rate": "DOUBLE",  # mean predicted score
+    "computed_at": "TIMESTAMP",
+}
+
+
+def _ddl(table: str, columns: dict[str, str]) -> list[str]:
+    cols = ",\n  ".join(f"{c} {t}" for c, t in columns.items())
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}",
+        f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols}\n)",
+    ]
+
+
+def _replace_partition(con, table: str, columns: dict[str, str], day: str, rows: list[tuple]) -> None:
+    """Delete the partition's rows and insert the new ones in one transaction."""
+    for stmt in _ddl(table, columns):
+        con.execute(stmt)
+    placeholders = ", ".join("?" for _ in columns)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {table} WHERE partition_date = DATE '{day}'")
+        if rows:
+            con.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def days_where(days: list[str], column: str = "flight_date") -> str:
+    """SQL filter for a set of days, consecutive days collapsed into BETWEEN ranges."""
+    ds = sorted({date.fromisoformat(d) for d in days})
+    if not ds:
+        return "FALSE"
+    ranges: list[tuple[date, date]] = []
+    start = prev = ds[0]
+    for d in ds[1:]:
+        if d - prev != timedelta(days=1):
+            ranges.append((start, prev))
+            start = d
+        prev = d
+    ranges.append((start, prev))
+    parts = [
+        f"{column} = DATE '{a}'" if a == b else f"{column} BETWEEN DATE '{a}' AND DATE '{b}'"
+        for a, b in ranges
+    ]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def champion_training_days(tracking_uri: str) -> tuple[str, list[str], str]:
+    """``(champion version, its training partition days, the raw tag)``; Failure if none."""
+    c = registry.client(tracking_uri)
+    version = registry.champion_version(c)
+    if version is None:
+        raise dg.Failure(
+            description=(
+                f"no champion: no version of MLflow model {schema.MODEL_NAME!r} carries the alias "
+                f"{schema.CHAMPION_ALIAS!r} in {tracking_uri}. Materialize delay_model and "
+                "model_gate (job train_model) first; drift is measured against the champion's "
+                "training window."
+            )
+        )
+    tag = c.get_model_version(schema.MODEL_NAME, version).tags.get("partitions", "")
+    days = []
+    for p in training.expand_partitions(tag):
+        try:
+            date.fromisoformat(p)
+        except ValueError:
+            continue
+        days.append(p)
+    if not days:
+        raise dg.Failure(
+            description=(
+                f"champion {schema.MODEL_NAME} v{version} has no usable 'partitions' tag "
+                f"({tag!r}); cannot tell which days it trained on"
+            )
+        )
+    return version, sorted(days), tag
+
+
+def _markdown(result: DriftResult) -> str:
+    lines = ["| feature | method | value | threshold | drifted |", "|---|---|---|---|---|"]
+    for f in result.features:
+        verdict = ("**DRIFT**" if f.drifted else "ok") + ("" if f.counts_in_share else " (info)")
+        lines.append(f"| {f.feature} | {f.method} | {f.value:.4g} | {f.threshold:g} | {verdict} |")
+    for name, why in result.skipped.items():
+        lines.append(f"| {name} | skipped | | | {why} |")
+    return "\n".join(lines)
+
+
+class DriftConfig(dg.Config):
+    window_days: int = 1  # current = this many days ending at the partition day
+    psi: bool = False  # add an informative PSI row per feature
+    drift_share: float = 0.5  # dataset drift when this share of features drifted
+
+
+@dg.asset(
+    group_name="monitoring",
+    partitions_def=daily_partitions,
+    deps=[dg.AssetDep("flight_features"), dg.AssetDep("model_gate")],
+    code_version=MONITORING_CODE_VERSION,
+    kinds={"duckdb", "html"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        f"Per-feature drift of the day's clean feature rows against the champion's training "
+        f"window (Evidently default tests, computed in DuckDB) -> {schema.DRIFT_TABLE} and "
+        "reports/drift/<day>.html"
+    ),
+    metadata={"table": schema.DRIFT_TABLE},
+)
+def drift_report(
+    context: dg.AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    if config.window_days < 1:
+        raise dg.Failure(description=f"window_days must be >= 1, got {config.window_days}")
+    day = context.partition_key
+    settings = get_settings()
+    version, ref_days, ref_tag = champion_training_days(settings.mlflow_tracking_uri)
+    end = date.fromisoformat(day)
+    cur_days = [(end - timedelta(days=i)).isoformat() for i in range(config.window_days)]
+    reference_sql = f"({clean_rows_sql(where=days_where(ref_days))})"
+    current_sql = f"({clean_rows_sql(where=days_where(cur_days))})"
+    context.log.info(
+        f"drift of {cur_days[-1]}..{day} against champion v{version} trained on {ref_tag}"
+    )
+    computed_at = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse.connect() as con:
+        ensure_quarantine_table(con)
+        n_ref = con.execute(f"SELECT count(*) FROM {reference_sql}").fetchone()[0]
+        n_cur = con.execute(f"SELECT count(*) FROM {current_sql}").fetchone()[0]
+        if n_ref == 0 or n_cur == 0:
+            what = (
+                f"the reference (champion v{version}'s training days {ref_tag})"
+                if n_ref == 0
+                else f"the current window {cur_days[-1]}..{day}"
+            )
+            raise dg.Failure(
+                description=(
+                    f"no clean feature rows for {what} in {schema.FEATURES_TABLE}; "
+                    "materialize flight_features for those days"
+                ),
+                metadata={"n_reference": n_ref, "n_current": n_cur},
+            )
+        try:
+            result = compute_drift(
+                con,
+                reference_sql,
+                current_sql,
+                columns=list(schema.FEATURE_COLUMNS),
+                categorical=list(schema.CATEGORICAL_FEATURES),
+                psi=config.psi,
+                drift_share=config.drift_share,
+                on_empty_column="skip",
+            )
+        except DriftError as e:
+            raise dg.Failure(description=f"drift computation failed for {day}: {e}") from e
+        rows = [
+            (day, f.feature, f.method, float(f.value), float(f.threshold), bool(f.drifted),
+             version, computed_at)
+            for f in result.features
+        ]  # fmt: skip
+        _replace_partition(con, schema.DRIFT_TABLE, DRIFT_COLUMNS, day, rows)
+
+    report = settings.reports_dir / "drift" / f"{day}.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    window = day if config.window_days == 1 else f"{cur_days[-1]}..{day}"
+    title = f"Feature drift {window} vs champion v{version} ({ref_tag})"
+    report.write_text(render_html(result, title), encoding="utf-8")
+
+    drift_share = float(result.drift_share)
+    return dg.MaterializeResult(
+        metadata={
+            "drift_share": dg.MetadataValue.float(drift_share),
+            "dataset_drift": dg.MetadataValue.bool(bool(result.dataset_drift)),
+            "drifted_features": dg.MetadataValue.json(result.drifted_features),
+            "n_drifted": len(result.drifted_features),
+            "n_features": len(result.primary),
+            "n_reference": int(result.n_reference),
+            "n_current": int(result.n_current),
+            "champion_version": version,
+            "reference_partitions": ref_tag,
+            "current_window": window,
+            "drift_share_threshold": float(config.drift_share),
+            "skipped": dg.MetadataValue.json(result.skipped),
+            "report": dg.MetadataValue.path(str(report)),
+            "table": schema.DRIFT_TABLE,
+            "dagster/row_count": len(rows),
+            "drift_table": dg.MetadataValue.md(_markdown(result)),
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- performance
+
+
+def performance_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | int | None]:
+    """n, ROC AUC (None with one class), Brier, actual positive rate, mean predicted score."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    n = len(y)
+    if n == 0:
+        return {"n": 0, "roc_auc": None, "brier": None, "positive_rate": None, "predicted_rate": None}
+    auc = float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else None
+    return {
+        "n": int(n),
+        "roc_auc": auc,
+        "brier": float(brier_score_loss(y, scores)),
+        "positive_rate": float(np.mean(y)),
+        "predicted_rate": float(np.mean(scores)),
+    }
+
+
+def _meta_float(v: float | None) -> dg.MetadataValue:
+    if v is None or not math.isfinite(v):
+        return dg.MetadataValue.null()
+    return dg.MetadataValue.float(float(v))
+
+
+@dg.asset(
+    group_name="monitoring",
+    partitions_def=daily_partitions,
+    deps=[dg.AssetDep("flight_predictions"), dg.AssetDep("flight_features")],
+    code_version=MONITORING_CODE_VERSION,
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        f"Realized performance of the day's predictions against the known labels "
+        f"(ROC AUC, Brier, actual vs predicted rate, per model version) -> "
+        f"{schema.PERFORMANCE_TABLE}"
+    ),
+    metadata={"table": schema.PERFORMANCE_TABLE},
+)
+def model_performance(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    day = context.partition_key
+    date.fromisoformat(day)
+    computed_at = datetime.now(UTC).replace(tzinfo=None)
+    sql = f"""
+        SELECT p.model_version, CAST(f.is_delayed AS INTEGER) AS y, CAST(p.score AS DOUBLE) AS score
+        FROM {schema.PREDICTIONS_TABLE} AS p
+        JOIN {schema.FEATURES_TABLE} AS f
+          ON f.flight_id = p.flight_id AND f.flight_date = DATE '{day}'
+        WHERE p.flight_date = DATE '{day}' AND f.is_delayed IS NOT NULL AND p.score IS NOT NULL
+        ORDER BY p.model_version, p.flight_id
+    """
+    with warehouse.connect() as con:
+        try:
+            df = con.execute(sql).df()
+        except Exception as e:  # duckdb.CatalogException: a table is missing
+            raise dg.Failure(
+                description=(
+                    f"cannot join {schema.PREDICTIONS_TABLE} with the labels of "
+                    f"{schema.FEATURES_TABLE} for {day}: {e}. Materialize flight_features and "
+                    "flight_predictions for this day first."
+                )
+            ) from e
+        rows: list[tuple] = []
+        by_version: dict[str, dict] = {}
+        for version, g in df.groupby("model_version", dropna=False, sort=True):
+            m = performance_metrics(g["y"].to_numpy(dtype=int), g["score"].to_numpy(dtype=float))
+            v = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+            by_version[v or "unknown"] = m
+            rows.append(
+                (day, v, m["n"], m["roc_auc"], m["brier"], m["positive_rate"],
+                 m["predicted_rate"], computed_at)
+            )  # fmt: skip
+        _replace_partition(con, schema.PERFORMANCE_TABLE, PERFORMANCE_COLUMNS, day, rows)
+
+    overall = performance_metrics(df["y"].to_numpy(dtype=int), df["score"].to_numpy(dtype=float))
+    versions = sorted(by_version)
+    if overall["n"] == 0:
+        context.log.warning(f"no labelled predictions for {day}; nothing to measure")
+    elif overall["roc_auc"] is None:
+        context.log.warning(f"{day}: labels hold a single class; ROC AUC is undefined")
+    md = ["| model_version | n | roc_auc | brier | positive_rate | predicted_rate |",
+          "|---|---|---|---|---|---|"]  # fmt: skip
+    for v in versions:
+        m = by_version[v]
+        fmt = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
+        md.append(
+            f"| {v} | {m['n']} | {fmt(m['roc_auc'])} | {fmt(m['brier'])} | "
+            f"{fmt(m['positive_rate'])} | {fmt(m['predicted_rate'])} |"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "roc_auc": _meta_float(overall["roc_auc"]),
+            "brier": _meta_float(overall["brier"]),
+            "positive_rate": _meta_float(overall["positive_rate"]),
+            "predicted_rate": _meta_float(overall["predicted_rate"]),
+            "n": int(overall["n"]),
+            "model_version": ",".join(versions) if versions else "none",
+            "model_versions": dg.MetadataValue.json(versions),
+            "by_model_version": dg.MetadataValue.json(
+                json.loads(json.dumps(by_version, default=float))
+            ),
+            "table": schema.PERFORMANCE_TABLE,
+            "dagster/row_count": len(rows),
+            "performance_table": dg.MetadataValue.md("\n".join(md)),
+        }
+    )
