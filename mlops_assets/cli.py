@@ -49,10 +49,10 @@ def replay(start: dt.date | None, days: int | None, until: dt.date | None) -> No
 
 @main.command(help="Prepare the data folder and the Dagster instance (dagster.yaml).")
 def init() -> None:
-    from mlops_assets.instance import write_instance_yaml
+    from mlops_assets.instance import init_instance
 
     s = get_settings()
-    path = write_instance_yaml(s)
+    path = init_instance(s)
     click.echo(f"data folder {s.data_dir}\nDagster instance {path}")
 
 
@@ -83,6 +83,60 @@ def demo(start: dt.date, until: dt.date) -> None:
         except StageFailed as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"done: warehouse {s.warehouse_path}")
+
+
+@main.group(help="The registered model flight_delay: status and rollback.")
+def model() -> None:
+    pass
+
+
+@model.command("status", help="Champion, latest challenger and the promotion history.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def model_status(as_json: bool) -> None:
+    import json
+
+    from mlops_assets.ml import registry
+
+    st = registry.status(get_settings().mlflow_tracking_uri)
+    if as_json:
+        click.echo(json.dumps(st, indent=2, default=str))
+        return
+    click.echo(f"champion:          {st.get('champion') or '(none)'}")
+    latest = st.get("latest_challenger") or {}
+    click.echo(f"latest challenger: {latest.get('version', '(none)')} ({latest.get('gate_decision') or 'not gated'})")
+    click.echo("versions:")
+    for v in st.get("versions", []):
+        m = v.get("metrics") or {}
+        click.echo(
+            f"  v{v.get('version')}: {v.get('gate_decision') or 'not gated':<9} trained on "
+            f"{v.get('partitions')}  gate AUC {m.get('gate_roc_auc', float('nan')):.4f} "
+            f"Brier {m.get('gate_brier', float('nan')):.4f}{'  <- champion' if v.get('is_champion') else ''}"
+        )
+    hist = st.get("history", [])
+    if hist:
+        click.echo("history:")
+        for ev in hist:
+            click.echo(f"  {ev.get('at')}  {ev.get('action')} v{ev.get('version')} (from {ev.get('from')})")
+
+
+@model.command("rollback", help="Move alias champion back to the previous champion.")
+def model_rollback() -> None:
+    from mlops_assets.ml import registry
+
+    try:
+        frm, to = registry.rollback(get_settings().mlflow_tracking_uri)
+    except (registry.NoChampionError, registry.NoPreviousChampionError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"champion moved back from version {frm} to version {to}")
+
+
+def _register_drift() -> None:
+    from mlops_assets.monitoring.cli import drift
+
+    main.add_command(drift, "drift")
+
+
+_register_drift()
 
 
 if __name__ == "__main__":

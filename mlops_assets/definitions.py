@@ -4,6 +4,7 @@ import dagster as dg
 
 from mlops_assets.defs.features import definitions as features
 from mlops_assets.defs.ingestion import definitions as ingestion
+from mlops_assets.defs.monitoring import definitions as monitoring
 from mlops_assets.defs.training import definitions as training
 from mlops_assets.defs.transform import definitions as transform
 from mlops_assets.resources import default_resources
@@ -13,5 +14,6 @@ defs = dg.Definitions.merge(
     transform.defs,
     features.defs,
     training.defs,
+    monitoring.defs,
     dg.Definitions(resources=default_resources()),
 )

@@ -40,3 +40,18 @@ def write_instance_yaml(settings: Settings | None = None) -> Path:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def init_instance(settings: Settings | None = None) -> Path:
+    """Write dagster.yaml and create the instance's SQLite storage once, up front.
+
+    Two processes that create a fresh SQLite storage at the same moment race on
+    its schema migration; creating it here first means they never have to.
+    """
+    import dagster as dg
+
+    s = settings or get_settings()
+    path = write_instance_yaml(s)
+    with dg.DagsterInstance.from_config(str(s.dagster_home)):
+        pass
+    return path

@@ -11,6 +11,7 @@ import json
 import shutil
 import threading
 from datetime import date, timedelta
+from typing import ClassVar
 
 import dagster as dg
 import duckdb
@@ -35,6 +36,7 @@ from mlops_assets.defs.monitoring.sensors import (
 )
 from mlops_assets.features.quarantine import ensure_quarantine_table
 from mlops_assets.ml import registry
+from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import WarehouseResource
 from mlops_assets.settings import reload_settings
 
@@ -141,7 +143,9 @@ def env(platform, template_warehouse, champion_store, monkeypatch):
     platform.settings = reload_settings()
     platform.settings.ensure_dirs()
     shutil.copy(template_warehouse, platform.settings.warehouse_path)
-    platform.resources = {"warehouse": WarehouseResource(path=str(platform.settings.warehouse_path))}
+    platform.resources = {
+        "warehouse": WarehouseResource(path=str(platform.settings.warehouse_path))
+    }
     return platform
 
 
@@ -182,7 +186,9 @@ def test_drift_report_against_the_champion_window(env):
             "quarantined_at) VALUES (?, ?, 'test rule', now())",
             [qid, day],
         )
-    (n_day,) = _rows(env, f"SELECT count(*) FROM {schema.FEATURES_TABLE} WHERE flight_date = ?", [day])[0]
+    (n_day,) = _rows(
+        env, f"SELECT count(*) FROM {schema.FEATURES_TABLE} WHERE flight_date = ?", [day]
+    )[0]
     (n_ref,) = _rows(
         env,
         f"SELECT count(*) FROM {schema.FEATURES_TABLE} "
@@ -252,7 +258,12 @@ def test_drift_report_fails_clearly_without_champion(env, tmp_path, monkeypatch)
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error
     assert "no champion" in failure.message and "alias 'champion'" in failure.message
-    assert _rows(env, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'drift_report'")[0][0] == 0
+    assert (
+        _rows(
+            env, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'drift_report'"
+        )[0][0]
+        == 0
+    )
 
 
 def test_days_where_collapses_ranges():
@@ -363,8 +374,13 @@ def _report_perf(instance, day, auc, n=800):
         dg.AssetMaterialization(
             asset_key="model_performance",
             partition=day,
-            metadata={"roc_auc": dg.MetadataValue.float(auc) if auc is not None
-                      else dg.MetadataValue.null(), "n": n, "model_version": "2"},
+            metadata={
+                "roc_auc": dg.MetadataValue.float(auc)
+                if auc is not None
+                else dg.MetadataValue.null(),
+                "n": n,
+                "model_version": "2",
+            },
         )
     )
 
@@ -382,7 +398,9 @@ def test_retrain_sensor_triggers_on_consecutive_drift_then_cools_down():
     with dg.instance_for_test() as instance:
         assert _tick(instance).run_requests == []
         # two drifted days, then a calm one, then two drifted: no 3-day streak
-        for i, (share, drift) in enumerate([(0.6, True), (0.7, True), (0.2, False), (0.55, True), (0.6, True)]):
+        for i, (share, drift) in enumerate(
+            [(0.6, True), (0.7, True), (0.2, False), (0.55, True), (0.6, True)]
+        ):
             _report_drift(instance, _day(i), share, drift)
         first = _tick(instance)
         assert first.run_requests == []
@@ -396,7 +414,11 @@ def test_retrain_sensor_triggers_on_consecutive_drift_then_cools_down():
         assert req.tags["mlops/trigger"] == "drift"
         assert req.tags["mlops/trigger_partition"] == "2013-03-06"
         reason = req.tags["mlops/trigger_reason"]
-        assert "3 consecutive" in reason and "2013-03-04=0.55" in reason and "2013-03-06=0.65" in reason
+        assert (
+            "3 consecutive" in reason
+            and "2013-03-04=0.55" in reason
+            and "2013-03-06=0.65" in reason
+        )
         assert json.loads(res.cursor)["last_trigger_partition"] == "2013-03-06"
 
         # same events again: nothing new; new drifted days inside the cooldown: still nothing
@@ -440,7 +462,9 @@ def test_retrain_sensor_triggers_on_low_auc():
 
 
 def test_retrain_sensor_policy_is_overridable_and_definitions_load(tmp_path):
-    sensor = build_retrain_sensor(RetrainPolicy(consecutive_drift_days=1, cooldown_days=0), name="x")
+    sensor = build_retrain_sensor(
+        RetrainPolicy(consecutive_drift_days=1, cooldown_days=0), name="x"
+    )
     with dg.instance_for_test() as instance:
         _report_drift(instance, "2013-05-01", 0.9, True)
         assert [r.run_key for r in _tick(instance, sensor=sensor).run_requests] == [
@@ -470,6 +494,51 @@ def test_retrain_sensor_policy_is_overridable_and_definitions_load(tmp_path):
     node = full.resolve_asset_graph().get(dg.AssetKey("drift_report"))
     assert node.automation_condition is not None
     assert {k.to_user_string() for k in node.parent_keys} == {"flight_features", "model_gate"}
+
+
+def test_automation_follows_features_gate_and_predictions(tmp_path):
+    @dg.asset(partitions_def=daily_partitions)
+    def flight_features(): ...
+
+    @dg.asset
+    def model_gate(): ...
+
+    @dg.asset(partitions_def=daily_partitions)
+    def flight_predictions(): ...
+
+    defs = dg.Definitions(
+        assets=[flight_features, model_gate, flight_predictions, drift_report, model_performance],
+        resources={"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb"))},
+    )
+    a, b = "2013-03-05", "2013-03-06"  # replayed days, not the wall clock's latest window
+
+    def tick(cursor, *events):
+        for key, part in events:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=part))
+        r = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        return (
+            r,
+            r.get_requested_partitions(drift_report.key),
+            r.get_requested_partitions(model_performance.key),
+        )
+
+    with dg.instance_for_test() as instance:
+        r, drift, perf = tick(None)
+        r, drift, perf = tick(r.cursor, ("flight_features", a), ("flight_features", b))
+        assert drift == set() and perf == set()  # no champion gate yet, no predictions yet
+        r, drift, perf = tick(r.cursor, ("model_gate", None), ("flight_predictions", a))
+        assert drift == {a, b} and perf == {a}
+        for part in drift:  # as if the runs happened
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("drift_report", partition=part)
+            )
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("model_performance", partition=a)
+        )
+        r, drift, perf = tick(r.cursor, ("model_gate", None))
+        assert drift == set()  # a new champion does not rewrite every day's drift
+        r, drift, perf = tick(r.cursor, ("flight_features", b))
+        assert drift == {b}
 
 
 def test_decide_rules_gap_champion_change_and_cooldown_expiry():
@@ -503,9 +572,9 @@ def failing_job():
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Hook.received.append((self.headers["Content-Type"], json.loads(body)))
         self.send_response(204)
@@ -562,5 +631,7 @@ def test_failure_sensor_survives_a_dead_webhook(platform, monkeypatch):
     run_failure_alert(ctx)  # must not raise
     ctx2, run_id2 = _failure_context(platform.instance)
     run_failure_alert(ctx2)
-    ids = [json.loads(x)["run_id"] for x in (s.logs_dir / "run_failures.log").read_text().splitlines()]
+    ids = [
+        json.loads(x)["run_id"] for x in (s.logs_dir / "run_failures.log").read_text().splitlines()
+    ]
     assert ids == [run_id, run_id2]

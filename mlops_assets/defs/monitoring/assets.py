@@ -4,20 +4,36 @@ the realized performance of the predictions once labels are known."""
 import json
 import math
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
 
 from mlops_assets import schema
 from mlops_assets.features.quarantine import clean_rows_sql, ensure_quarantine_table
-from mlops_assets.ml import registry, training
-from mlops_assets.monitoring import DriftError, DriftResult, compute_drift, render_html
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.settings import get_settings
 
 MONITORING_CODE_VERSION = "monitoring-v1"
+
+
+def drift_automation() -> dg.AutomationCondition:
+    """follow_upstream() for every partition, but a model_gate run alone does not re-run them.
+
+    A partition runs when its flight_features partition updated (or once a champion gate
+    exists, if the features came first). A new champion does not rewrite the history of every
+    day's drift (it would cost one run per day after each gate and overwrite which champion a
+    past report was measured against); days landed after the gate use the new champion.
+    """
+    return (
+        dg.AutomationCondition.any_deps_updated()
+        .ignore(dg.AssetSelection.assets("model_gate"))
+        .since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("follow_features")
+
 
 DRIFT_COLUMNS: dict[str, str] = {
     "partition_date": "DATE NOT NULL",
@@ -49,7 +65,9 @@ def _ddl(table: str, columns: dict[str, str]) -> list[str]:
     ]
 
 
-def _replace_partition(con, table: str, columns: dict[str, str], day: str, rows: list[tuple]) -> None:
+def _replace_partition(
+    con, table: str, columns: dict[str, str], day: str, rows: list[tuple]
+) -> None:
     """Delete the partition's rows and insert the new ones in one transaction."""
     for stmt in _ddl(table, columns):
         con.execute(stmt)
@@ -89,6 +107,8 @@ def days_where(days: list[str], column: str = "flight_date") -> str:
 
 def champion_training_days(tracking_uri: str) -> tuple[str, list[str], str]:
     """``(champion version, its training partition days, the raw tag)``; Failure if none."""
+    from mlops_assets.ml import registry, training
+
     c = registry.client(tracking_uri)
     version = registry.champion_version(c)
     if version is None:
@@ -118,7 +138,7 @@ def champion_training_days(tracking_uri: str) -> tuple[str, list[str], str]:
     return version, sorted(days), tag
 
 
-def _markdown(result: DriftResult) -> str:
+def _markdown(result) -> str:
     lines = ["| feature | method | value | threshold | drifted |", "|---|---|---|---|---|"]
     for f in result.features:
         verdict = ("**DRIFT**" if f.drifted else "ok") + ("" if f.counts_in_share else " (info)")
@@ -141,7 +161,7 @@ class DriftConfig(dg.Config):
     code_version=MONITORING_CODE_VERSION,
     kinds={"duckdb", "html"},
     pool=WAREHOUSE_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=drift_automation(),
     description=(
         f"Per-feature drift of the day's clean feature rows against the champion's training "
         f"window (Evidently default tests, computed in DuckDB) -> {schema.DRIFT_TABLE} and "
@@ -152,6 +172,8 @@ class DriftConfig(dg.Config):
 def drift_report(
     context: dg.AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from mlops_assets.monitoring import DriftError, compute_drift, render_html
+
     if config.window_days < 1:
         raise dg.Failure(description=f"window_days must be >= 1, got {config.window_days}")
     day = context.partition_key
@@ -240,7 +262,13 @@ def performance_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | 
 
     n = len(y)
     if n == 0:
-        return {"n": 0, "roc_auc": None, "brier": None, "positive_rate": None, "predicted_rate": None}
+        return {
+            "n": 0,
+            "roc_auc": None,
+            "brier": None,
+            "positive_rate": None,
+            "predicted_rate": None,
+        }
     auc = float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else None
     return {
         "n": int(n),
@@ -264,7 +292,7 @@ def _meta_float(v: float | None) -> dg.MetadataValue:
     code_version=MONITORING_CODE_VERSION,
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=follow_upstream(),
     description=(
         f"Realized performance of the day's predictions against the known labels "
         f"(ROC AUC, Brier, actual vs predicted rate, per model version) -> "
@@ -301,7 +329,11 @@ def model_performance(
         by_version: dict[str, dict] = {}
         for version, g in df.groupby("model_version", dropna=False, sort=True):
             m = performance_metrics(g["y"].to_numpy(dtype=int), g["score"].to_numpy(dtype=float))
-            v = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+            v = (
+                None
+                if version is None or (isinstance(version, float) and math.isnan(version))
+                else str(version)
+            )
             by_version[v or "unknown"] = m
             rows.append(
                 (day, v, m["n"], m["roc_auc"], m["brier"], m["positive_rate"],
@@ -319,7 +351,7 @@ def model_performance(
           "|---|---|---|---|---|---|"]  # fmt: skip
     for v in versions:
         m = by_version[v]
-        fmt = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
+        fmt = lambda x: "n/a" if x is None else f"{x:.4f}"
         md.append(
             f"| {v} | {m['n']} | {fmt(m['roc_auc'])} | {fmt(m['brier'])} | "
             f"{fmt(m['positive_rate'])} | {fmt(m['predicted_rate'])} |"

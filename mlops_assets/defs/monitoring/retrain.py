@@ -149,7 +149,11 @@ def drift_streak(
         o = drift.get((d - timedelta(days=i)).isoformat())
         if o is None or not o.dataset_drift:
             return False, streak
-        if head.champion_version and o.champion_version and o.champion_version != head.champion_version:
+        if (
+            head.champion_version
+            and o.champion_version
+            and o.champion_version != head.champion_version
+        ):
             return False, streak
         streak.append(o)
     return True, streak
@@ -222,9 +226,7 @@ def decide(
         trigger, partition = "drift", drift_partition
         reason = drift_reason
     else:
-        return RetrainDecision(
-            None, None, f"no retrain: {drift_note}; {perf_note}", today=today
-        )
+        return RetrainDecision(None, None, f"no retrain: {drift_note}; {perf_note}", today=today)
 
     if last_trigger_partition:
         since = (_day(today) - _day(last_trigger_partition)).days

@@ -6,6 +6,7 @@ materialization events (their metadata), the failure sensor only the failed run.
 
 import json
 import logging
+import math
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +41,7 @@ def _float(x: Any) -> float | None:
         f = float(x)
     except (TypeError, ValueError):
         return None
-    return f if f == f else None  # NaN -> None
+    return f if math.isfinite(f) else None  # NaN/inf -> None
 
 
 def _int(x: Any) -> int | None:
@@ -76,7 +77,8 @@ def read_observations(
                 dataset_drift=bool(flag),
                 drift_share=_float(_value(md, "drift_share")),
                 champion_version=(
-                    None if _value(md, "champion_version") is None
+                    None
+                    if _value(md, "champion_version") is None
                     else str(_value(md, "champion_version"))
                 ),
                 storage_id=rec.storage_id,
@@ -205,7 +207,7 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIMEOU
         headers={"Content-Type": "application/json", "User-Agent": "mlops-assets"},
         method="POST",
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return resp.status
 
 
@@ -228,5 +230,5 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
         try:
             status = post_json(s.failure_webhook, record)
             log.info(f"failure posted to webhook (HTTP {status})")
-        except Exception as e:  # never let an alerting problem crash the sensor
+        except Exception as e:  # noqa: BLE001 (an alerting problem must never crash the sensor)
             log.warning(f"could not POST the failure of run {record['run_id']} to the webhook: {e}")
