@@ -31,6 +31,7 @@ def _run(
     label: str,
     partition_key: str | None = None,
     tags: dict | None = None,
+    op_config: dict | None = None,
 ) -> dg.ExecuteInJobResult:
     t0 = time.perf_counter()
     result = dg.materialize(
@@ -41,7 +42,10 @@ def _run(
         partition_key=partition_key,
         tags=tags,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            **({"ops": {k: {"config": v} for k, v in op_config.items()}} if op_config else {}),
+        },
     )
     status = "ok" if result.success else "FAILED"
     echo(f"  {label:<48} {status:>6}  {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}")
@@ -62,8 +66,13 @@ def materialize_days(
     defs: dg.Definitions | None = None,
     resources: dict | None = None,
     train: bool = True,
+    training_config: dict | None = None,
 ) -> None:
-    """Materialize everything that exists for ``days``: raw, dbt, and what follows."""
+    """Materialize everything that exists for ``days``: raw, dbt, and what follows.
+
+    ``training_config`` overrides the training window (``window_days``,
+    ``holdout_days``, ``end_date``), e.g. for short test runs.
+    """
     from mlops_assets.definitions import defs as default_defs
 
     defs = defs or default_defs
@@ -90,7 +99,8 @@ def materialize_days(
     if not train:
         return
     echo(">> train, register and gate a model (job train_model)")
-    _run(assets, ["training_set", "delay_model", "model_gate"], instance, resources, echo, "training_set, delay_model, model_gate")
+    _run(assets, ["training_set", "delay_model", "model_gate"], instance, resources, echo, "training_set, delay_model, model_gate",
+         op_config={"training_set": training_config} if training_config else None)
     scored = [a for a in ("flight_predictions", "drift_report", "model_performance") if _has(repo, a)]
     echo(f">> {', '.join(scored)}, per day")
     for day in days:
