@@ -85,6 +85,35 @@ def demo(start: dt.date, until: dt.date) -> None:
     click.echo(f"done: warehouse {s.warehouse_path}")
 
 
+@main.command(help="Replay days in-process through the whole graph and print a timeline "
+              "(drift share, realized AUC, retrains triggered by the real retrain sensor, gate decisions).")
+@click.option("--start", callback=_date, default="2013-01-01", show_default=True)
+@click.option("--until", callback=_date, default="2013-12-31", show_default=True)
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the rows as JSON.")
+def timeline(start: dt.date, until: dt.date, json_out: str | None) -> None:
+    import json
+
+    import dagster as dg
+
+    from mlops_assets.instance import init_instance
+    from mlops_assets.pipeline import StageFailed, replay_timeline
+    from mlops_assets.settings import export_for_subprocesses
+
+    s = get_settings()
+    init_instance(s)
+    export_for_subprocesses(s)
+    with dg.DagsterInstance.get() as instance:
+        try:
+            rows = replay_timeline(start, until, instance, echo=click.echo)
+        except StageFailed as e:
+            raise click.ClickException(str(e)) from None
+    retrains = [r for r in rows if r["event"].startswith("retrain")]
+    click.echo(f"{len(rows)} days, {len(retrains)} retrains triggered")
+    if json_out:
+        with open(json_out, "w") as fh:
+            json.dump(rows, fh, indent=1, default=str)
+
+
 @main.group(help="The registered model flight_delay: status and rollback.")
 def model() -> None:
     pass

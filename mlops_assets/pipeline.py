@@ -122,3 +122,92 @@ def _keys_in_groups(repo, groups: set[str]) -> list[str]:
         if node.group_name in groups and node.is_materializable:
             out.append(node.key.to_user_string())
     return out
+
+
+def _md(result: dg.ExecuteInJobResult, asset: str) -> dict:
+    for mat in result.asset_materializations_for_node(asset) if asset else []:
+        return {k: v.value for k, v in mat.metadata.items()}
+    return {}
+
+
+def replay_timeline(
+    start: dt.date,
+    until: dt.date,
+    instance: dg.DagsterInstance,
+    echo: Callable[[str], None] = print,
+    chunk_days: int = 7,
+    training_config: dict | None = None,
+) -> list[dict]:
+    """Replay days in-process and let the real retrain sensor decide; return one row per day.
+
+    Each chunk of days is landed, loaded, modelled (dbt once per chunk), featurized; the first
+    model is trained as soon as a full training window exists; then every day is scored and
+    monitored and the ``retrain_on_drift`` sensor is evaluated against the instance, exactly as
+    the daemon would. A RunRequest it returns is executed as the ``train_model`` job with the
+    sensor's tags.
+    """
+    from mlops_assets.core import landing
+    from mlops_assets.defs.monitoring.sensors import retrain_on_drift
+    from mlops_assets.definitions import defs
+    from mlops_assets.settings import get_settings
+
+    s = get_settings()
+    repo = defs.get_repository_def()
+    assets = [*defs.assets, *(defs.asset_checks or [])]
+    resources = dict(defs.resources or {})
+    quiet = lambda _line: None  # noqa: E731
+    cfg = {"window_days": 28, "holdout_days": 3, **(training_config or {})}
+    need = cfg["window_days"] + cfg["holdout_days"]
+    staging = _keys_in_groups(repo, {"staging"})
+    daily_dbt = _keys_in_groups(repo, {"intermediate", "marts"})
+    rows: list[dict] = []
+    cursor = None
+    champion = None
+    days = landing.days_between(start, until=until)
+    _run(assets, ["raw_planes", "raw_airports", "raw_airlines"], instance, resources, quiet, "reference")
+    echo(f"{'day':<11} {'flights':>7} {'drift share':>11} {'AUC':>6} {'champion':>8}  event")
+    first_done = False
+    for i in range(0, len(days), chunk_days):
+        chunk = days[i : i + chunk_days]
+        landing.replay(s.landing_dir, chunk)
+        for day in chunk:
+            _run(assets, ["raw_flights", "raw_weather"], instance, resources, quiet, "raw", partition_key=day.isoformat())
+        if not first_done:
+            _run(assets, staging, instance, resources, quiet, "dbt staging")
+            first_done = True
+        _run(assets, daily_dbt, instance, resources, quiet, "dbt", tags={RANGE_START: chunk[0].isoformat(), RANGE_END: chunk[-1].isoformat()})
+        for day in chunk:
+            _run(assets, ["flight_features"], instance, resources, quiet, "features", partition_key=day.isoformat())
+        for day in chunk:
+            event = ""
+            landed = (day - days[0]).days + 1
+            if champion is None and landed >= need:
+                r = _run(assets, ["training_set", "delay_model", "model_gate"], instance, resources, quiet, "train",
+                         op_config={"training_set": {**cfg, "end_date": day.isoformat()}}, tags={"mlops/trigger": "initial"})
+                gate = _md(r, "model_gate")
+                champion = gate.get("champion_after")
+                event = f"initial training: v{gate.get('challenger_version')} {gate.get('decision')}"
+            row = {"day": day.isoformat(), "flights": None, "drift_share": None, "roc_auc": None,
+                   "champion": champion, "event": event}
+            if champion is not None:
+                r = _run(assets, ["flight_predictions", "drift_report", "model_performance"], instance, resources,
+                         quiet, "score", partition_key=day.isoformat())
+                row["flights"] = _md(r, "flight_predictions").get("dagster/row_count")
+                row["drift_share"] = _md(r, "drift_report").get("drift_share")
+                row["roc_auc"] = _md(r, "model_performance").get("roc_auc")
+                with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as ctx:
+                    result = retrain_on_drift(ctx)
+                cursor = result.cursor if hasattr(result, "cursor") else cursor
+                for req in getattr(result, "run_requests", None) or []:
+                    r = _run(assets, ["training_set", "delay_model", "model_gate"], instance, resources, quiet, "retrain",
+                             op_config={"training_set": {**cfg, "end_date": day.isoformat()}}, tags=dict(req.tags))
+                    gate = _md(r, "model_gate")
+                    champion = gate.get("champion_after") or champion
+                    event = (f"retrain ({req.tags.get('mlops/trigger')}): {req.tags.get('mlops/trigger_reason', '')[:90]} "
+                             f"-> v{gate.get('challenger_version')} {gate.get('decision')}")
+            row["champion"] = champion
+            rows.append(row)
+            ds = "" if row["drift_share"] is None else f"{row['drift_share']:.2f}"
+            auc = "" if not isinstance(row["roc_auc"], float) else f"{row['roc_auc']:.3f}"
+            echo(f"{row['day']:<11} {row['flights'] or '':>7} {ds:>11} {auc:>6} {('v' + str(champion)) if champion else '':>8}  {event}")
+    return rows

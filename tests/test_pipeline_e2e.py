@@ -82,13 +82,16 @@ def test_automation_requests_downstream_of_a_new_raw_partition(ran):
     platform, _ = ran
     from mlops_assets.definitions import defs
 
+    # the automation sensor's first tick marks what exists as handled
+    first = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance)
+    assert first.total_requested == 0
     new_day = DAYS[-1] + dt.timedelta(days=1)
     landing.replay(platform.settings.landing_dir, [new_day])
     dg.materialize(
         [*defs.assets], selection=["raw_flights", "raw_weather"], partition_key=new_day.isoformat(),
         instance=platform.instance, resources=platform.resources,
     )
-    result = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance)
+    result = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance, cursor=first.cursor)
     requested = {
         (k.to_user_string(), pk)
         for k, subset in ((r.key, r.true_subset) for r in result.results if r.true_subset.size)
