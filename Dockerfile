@@ -66,8 +66,8 @@ ENV PATH=/app/.venv/bin:$PATH \
 RUN groupadd --system --gid 10001 mlops \
     && useradd --system --uid 10001 --gid mlops --home-dir /home/mlops --create-home \
        --shell /usr/sbin/nologin mlops \
-    && mkdir -p /data/dagster_home \
-    && chown -R mlops:mlops /data
+    && mkdir -p /data/dagster_home /opt/dagster/dagster_home \
+    && chown -R mlops:mlops /data /opt/dagster
 
 WORKDIR /app
 # Same base image and path as the build stage, so the venv's interpreter links stay valid.
@@ -78,6 +78,8 @@ RUN chown -R mlops:mlops /app/dbt_project
 USER mlops:mlops
 
 # Everything stateful (warehouse, landing, MLflow, DAGSTER_HOME) lives under /data.
+# Deployments that mount a dagster.yaml (compose, Helm) point DAGSTER_HOME at
+# /opt/dagster/dagster_home instead and keep the data under /data.
 VOLUME ["/data"]
 EXPOSE 3000
 

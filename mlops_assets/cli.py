@@ -99,6 +99,10 @@ def timeline(start: dt.date, until: dt.date, json_out: str | None) -> None:
     from mlops_assets.pipeline import StageFailed, replay_timeline
     from mlops_assets.settings import export_for_subprocesses
 
+    import logging
+
+    for name in ("dagster", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     s = get_settings()
     init_instance(s)
     export_for_subprocesses(s)

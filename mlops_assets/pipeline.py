@@ -164,7 +164,6 @@ def replay_timeline(
     cursor = None
     champion = None
     days = landing.days_between(start, until=until)
-    _run(assets, ["raw_planes", "raw_airports", "raw_airlines"], instance, resources, quiet, "reference")
     echo(f"{'day':<11} {'flights':>7} {'drift share':>11} {'AUC':>6} {'champion':>8}  event")
     first_done = False
     for i in range(0, len(days), chunk_days):
@@ -173,6 +172,7 @@ def replay_timeline(
         for day in chunk:
             _run(assets, ["raw_flights", "raw_weather"], instance, resources, quiet, "raw", partition_key=day.isoformat())
         if not first_done:
+            _run(assets, ["raw_planes", "raw_airports", "raw_airlines"], instance, resources, quiet, "reference")
             _run(assets, staging, instance, resources, quiet, "dbt staging")
             first_done = True
         _run(assets, daily_dbt, instance, resources, quiet, "dbt", tags={RANGE_START: chunk[0].isoformat(), RANGE_END: chunk[-1].isoformat()})
@@ -206,6 +206,7 @@ def replay_timeline(
                     event = (f"retrain ({req.tags.get('mlops/trigger')}): {req.tags.get('mlops/trigger_reason', '')[:90]} "
                              f"-> v{gate.get('challenger_version')} {gate.get('decision')}")
             row["champion"] = champion
+            row["event"] = event
             rows.append(row)
             ds = "" if row["drift_share"] is None else f"{row['drift_share']:.2f}"
             auc = "" if not isinstance(row["roc_auc"], float) else f"{row['roc_auc']:.3f}"
