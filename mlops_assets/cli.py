@@ -92,14 +92,13 @@ def demo(start: dt.date, until: dt.date) -> None:
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the rows as JSON.")
 def timeline(start: dt.date, until: dt.date, json_out: str | None) -> None:
     import json
+    import logging
 
     import dagster as dg
 
     from mlops_assets.instance import init_instance
     from mlops_assets.pipeline import StageFailed, replay_timeline
     from mlops_assets.settings import export_for_subprocesses
-
-    import logging
 
     for name in ("dagster", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -163,13 +162,15 @@ def model_rollback() -> None:
     click.echo(f"champion moved back from version {frm} to version {to}")
 
 
-def _register_drift() -> None:
+def _register_subcommands() -> None:
+    from mlops_assets.lineage import lineage
     from mlops_assets.monitoring.cli import drift
 
     main.add_command(drift, "drift")
+    main.add_command(lineage, "lineage")
 
 
-_register_drift()
+_register_subcommands()
 
 
 if __name__ == "__main__":

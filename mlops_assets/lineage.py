@@ -129,6 +129,13 @@ def _features(instance, day: str, before: float | None = None) -> dict | None:
 
 
 def _contract_check(instance, day: str) -> dict | None:
+    """The latest ``feature_contract`` execution for ``day``.
+
+    Dagster 1.13 stores the *planned* execution of a partitioned check with its
+    partition, but the evaluation from a plain ``AssetCheckResult`` with
+    ``partition=None``; so: find the run through the planned row for the day,
+    then that run's evaluation event.
+    """
     import dagster as dg
     from dagster._core.event_api import PartitionKeyFilter
 
@@ -139,14 +146,26 @@ def _contract_check(instance, day: str) -> dict | None:
             [key], partition_filter=PartitionKeyFilter(key=day)
         ).get(key)
     except (TypeError, NotImplementedError):  # storage without partitioned checks
-        rec = next((r for r in storage.get_asset_check_execution_history(key, limit=1000)
+        rec = next((r for r in storage.get_asset_check_execution_history(key, limit=5000)
                     if r.partition == day), None)
     if rec is None:
         return None
     out: dict[str, Any] = {"status": rec.status.value, "run_id": rec.run_id,
                            "executed_at": _iso(rec.create_timestamp)}
-    evaluation = rec.event.dagster_event.event_specific_data if rec.event and rec.event.dagster_event else None
-    if evaluation is not None and hasattr(evaluation, "passed"):
+    evaluation = None
+    if rec.event is not None and rec.event.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        evaluation = rec.event.dagster_event.event_specific_data
+    else:
+        for entry in instance.all_logs(rec.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            data = entry.dagster_event.event_specific_data
+            if data.asset_key == key.asset_key and data.check_name == key.name:
+                evaluation, out["executed_at"] = data, _iso(entry.timestamp)
+        if evaluation is None:
+            run = instance.get_run_by_id(rec.run_id)
+            if run is not None and run.is_finished:
+                out["status"] = "EXECUTION_FAILED" if run.status.value == "FAILURE" else "SKIPPED"
+    if evaluation is not None:
+        out["status"] = "SUCCEEDED" if evaluation.passed else "FAILED"
         out["passed"] = bool(evaluation.passed)
         out["severity"] = getattr(getattr(evaluation, "severity", None), "value", None)
         md = evaluation.metadata or {}
@@ -399,12 +418,12 @@ def render_model(data: dict) -> str:
         parts.append((p["partition"], [feat_line, *_raw_nodes(p["raw_files"])]))
     children = [
         (f"MLflow run {run.get('run_id')}", [
-            f"params: {', '.join(f'{k}={v}' for k, v in (run.get('params') or {}).items()) or '-'}",
+            f"params: {', '.join(f'{k}={v}' for k, v in (run.get('params') or {}).items() if len(str(v)) <= 40) or '-'}",
             f"metrics: {', '.join(f'{k}={_fmt(v)}' for k, v in shown.items()) or '-'}",
             *[f"dataset {ds['name']} ({ds.get('context') or '-'}) digest {ds['digest']}" for ds in run.get("datasets") or []],
         ]),
-        f"tags: code_version={data['tags'].get('code_version', '-')} git_commit={_short(data['tags'].get('git_commit'), 12)} "
-        f"gate={data['tags'].get('gate_decision', '-')}",
+        (f"tags: code_version={data['tags'].get('code_version', '-')} "
+         f"git_commit={_short(data['tags'].get('git_commit'), 12)} gate={data['tags'].get('gate_decision', '-')}"),
         f"Dagster run {d.get('run_id', '-')} ({d.get('status', 'unknown')})",
         f"training data version {data.get('training_data_version') or '-'}",
         (f"training partitions {data['partitions_tag'] or '-'} ({len(parts)} days)", parts),

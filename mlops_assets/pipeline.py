@@ -82,7 +82,7 @@ def materialize_days(
     first, last = days[0].isoformat(), days[-1].isoformat()
     range_tags = {RANGE_START: first, RANGE_END: last}
 
-    echo(f">> raw reference tables")
+    echo(">> raw reference tables")
     _run(assets, ["raw_planes", "raw_airports", "raw_airlines"], instance, resources, echo, "raw_planes, raw_airports, raw_airlines")
     echo(f">> raw daily partitions {first} .. {last}")
     for day in days:
@@ -147,15 +147,15 @@ def replay_timeline(
     sensor's tags.
     """
     from mlops_assets.core import landing
-    from mlops_assets.defs.monitoring.sensors import retrain_on_drift
     from mlops_assets.definitions import defs
+    from mlops_assets.defs.monitoring.sensors import retrain_on_drift
     from mlops_assets.settings import get_settings
 
     s = get_settings()
     repo = defs.get_repository_def()
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = dict(defs.resources or {})
-    quiet = lambda _line: None  # noqa: E731
+    quiet = lambda _line: None
     cfg = {"window_days": 28, "holdout_days": 3, **(training_config or {})}
     need = cfg["window_days"] + cfg["holdout_days"]
     staging = _keys_in_groups(repo, {"staging"})

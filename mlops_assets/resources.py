@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb

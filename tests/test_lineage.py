@@ -113,7 +113,8 @@ def test_partition_lineage_of_a_training_day_and_a_holdout_day(ran):
     assert day["dbt_models"]["fct_flights"]["run_id"] and day["dbt_models"]["int_route_delay_history"]["run_id"]
     feat = day["flight_features"]
     assert feat["row_count"] > 0 and feat["data_version"]
-    assert feat["contract_check"]["status"] in ("SUCCEEDED", "FAILED")
+    chk = feat["contract_check"]
+    assert chk["status"] == "SUCCEEDED" and chk["passed"] is True and chk["n_rows"] == feat["row_count"]
 
     hold = partition_lineage(ran.instance, ran.uri, dt.date.fromisoformat(HOLDOUT_DAY))
     assert hold["models_trained_on"] == []

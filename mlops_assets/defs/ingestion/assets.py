@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlops_assets import schema
 from mlops_assets.core import rawfiles
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
