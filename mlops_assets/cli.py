@@ -82,7 +82,15 @@ def demo(start: dt.date, until: dt.date) -> None:
             materialize_days(days, instance, echo=click.echo)
         except StageFailed as e:
             raise click.ClickException(str(e)) from None
+        champ = instance.get_latest_materialization_event(dg.AssetKey("model_gate"))
     click.echo(f"done: warehouse {s.warehouse_path}")
+    if champ is not None:
+        md = champ.asset_materialization.metadata
+        click.echo(
+            f"model: flight_delay v{md['challenger_version'].value} {md['decision'].value}; "
+            f"champion is v{md['champion_after'].value}. See it in MLflow: `make mlflow-ui`, then "
+            f"http://localhost:5000 (experiment flight_delay, Models -> flight_delay); store {s.mlflow_tracking_uri}"
+        )
 
 
 @main.command(help="Replay days in-process through the whole graph and print a timeline "

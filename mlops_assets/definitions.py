@@ -15,5 +15,16 @@ defs = dg.Definitions.merge(
     features.defs,
     training.defs,
     monitoring.defs,
-    dg.Definitions(resources=default_resources()),
+    dg.Definitions(
+        resources=default_resources(),
+        sensors=[
+            # evaluates every asset's AutomationCondition (follow_upstream); on by default
+            dg.AutomationConditionSensorDefinition(
+                "automation_sensor",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=30,
+            )
+        ],
+    ),
 )
