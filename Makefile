@@ -11,6 +11,8 @@ PORT ?= 3000
 MLFLOW_PORT ?= 5000
 export MLOPS_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(MLOPS_DATA_DIR)/dagster_home
+# the locked environment first on PATH: dagster dev re-parses dbt with the `dbt` it finds there
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: demo test env env-dev manifest ui mlflow-ui lint clean-data
 
