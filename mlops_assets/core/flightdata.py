@@ -12,7 +12,10 @@ import zipfile
 from functools import lru_cache
 from pathlib import Path
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATASETS = ("flights", "weather", "planes", "airports", "airlines")
 DAILY_DATASETS = ("flights", "weather")
@@ -44,6 +47,8 @@ def read_dataset(name: str) -> pd.DataFrame:
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    import pandas as pd
+
     d = data_dir()
     if name == "flights":
         with zipfile.ZipFile(d / "flights.csv.zip") as z, z.open("flights.csv") as fh:
@@ -56,6 +61,8 @@ def read_daily(name: str) -> pd.DataFrame:
     """flights or weather with a ``date`` column (``datetime.date``) for day selection."""
     if name not in DAILY_DATASETS:
         raise ValueError(f"{name!r} is not a daily dataset; daily: {', '.join(DAILY_DATASETS)}")
+    import pandas as pd
+
     df = read_dataset(name)
     df["_date"] = pd.to_datetime(
         dict(year=df["year"], month=df["month"], day=df["day"])

@@ -24,8 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from mlops_assets import schema
 
@@ -133,7 +137,8 @@ def _cast(value: str, sql_type: str):
             raise ValueError("not a finite number")
         return f
     if sql_type == "TIMESTAMP":
-        return pd.Timestamp(value).tz_convert(None) if value.endswith("Z") else pd.Timestamp(value)
+        ts = dt.datetime.fromisoformat(value)
+        return ts.astimezone(dt.UTC).replace(tzinfo=None) if ts.tzinfo else ts
     raise AssertionError(sql_type)
 
 
@@ -224,6 +229,8 @@ def parse_csv(path: Path, dataset: str) -> ParsedFile:
         n += 1
     if n == 0:
         raise BadLandingFile(path, "file has a header but no data rows")
+    import pandas as pd  # lazily: loading the Dagster definitions must stay fast
+
     frame = pd.DataFrame(records, columns=expected)
     return ParsedFile(path=path, dataset=dataset, sha256=digest, frame=frame, day=day, null_counts=nulls)
 
