@@ -84,7 +84,13 @@ def replay_steps(landing_dir: Path, days: list[dt.date]) -> Iterator[tuple[str, 
 
     def _day(ds: str, day: dt.date) -> Callable[[], Path | None]:
         target = landing_dir / ds / f"{day.isoformat()}.csv"
-        return lambda: target if atomic_write_bytes(target, day_csv_bytes(ds, day)) else None
+
+        def do() -> Path | None:
+            if flightdata.day_frame(ds, day).empty:
+                return None  # no observations that day (weather ends 2013-12-30): land nothing
+            return target if atomic_write_bytes(target, day_csv_bytes(ds, day)) else None
+
+        return do
 
     for ds in flightdata.REFERENCE_DATASETS:
         yield f"reference/{ds}", _ref(ds)
