@@ -41,6 +41,7 @@ __all__ = [
     "CHAMPION_URI",
     "GateResult",
     "MissingFeatureError",
+    "ModelLoadError",
     "NoChampionError",
     "NoPreviousChampionError",
     "champion_version",
@@ -68,6 +69,10 @@ class NoChampionError(LookupError):
 
 class NoPreviousChampionError(LookupError):
     """Rollback asked for, but there is no earlier champion to go back to."""
+
+
+class ModelLoadError(RuntimeError):
+    """A registered version exists but its artifact cannot be loaded (missing, corrupt)."""
 
 
 def _now() -> str:
@@ -134,7 +139,15 @@ def load_champion(tracking_uri: str, name: str = schema.MODEL_NAME):
         before = champion_version(c, name)
         if before is None:
             raise NoChampionError(f"no version of {name!r} carries the alias 'champion'")
-        model = load_model(schema.CHAMPION_ALIAS, tracking_uri=tracking_uri, name=name)
+        try:
+            model = load_model(schema.CHAMPION_ALIAS, tracking_uri=tracking_uri, name=name)
+        except NoChampionError:
+            raise
+        except Exception as e:
+            raise ModelLoadError(
+                f"cannot load {model_uri(None, name)} (version {before}) from {tracking_uri}: "
+                f"{type(e).__name__}: {e}"
+            ) from e
         if champion_version(c, name) == before:
             return before, model
     raise RuntimeError("the champion alias kept moving while loading; try again")
