@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(MLOPS_DATA_DIR)/dagster_home
 # the locked environment first on PATH: dagster dev re-parses dbt with the `dbt` it finds there
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test env env-dev manifest ui mlflow-ui lint clean-data
+.PHONY: demo test env env-dev manifest ui mlflow-ui bench lint clean-data
 
 $(UV):
 	@echo ">> bootstrapping uv into $(TOOLS)/"
@@ -48,6 +48,9 @@ mlflow-ui: env  ## the MLflow UI on the local store
 test: env-dev  ## the test suite (what CI runs)
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest -q tests
+
+bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
 
 lint: env-dev
 	$(BIN)/ruff check mlops_assets tests

@@ -1,0 +1,452 @@
+"""Benchmark harness (DESIGN.md section 9): prints figures, asserts nothing.
+
+    python -m benchmarks.run [--quick] [--repeats N] [--data DIR]
+
+Every measured run is a fresh child process (``sys.executable -m benchmarks.run --child ...``):
+the parent takes the wall time of the child; the child reports, as JSON on its last stdout line,
+its own peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``, i.e. including interpreter start and
+imports), the time of the measured operation alone (``op_s``, after imports and, for pandas,
+after loading the data: ``load_s`` is reported separately) and what it computed (statistics,
+failure counts) so results of the two implementations can be compared.
+
+Benchmarks:
+1. drift: ``compute_drift`` (DuckDB over Parquet) vs Evidently ``DataDriftPreset`` (pandas
+   frames read from the same Parquet), reference = January rows, current = July rows, resampled
+   to N + N by ``benchmarks.scale``; plus ours alone at 10M + 10M (not with --quick).
+2. contract: ``validate_features`` on a DuckDB table (file database) vs the same rules on Pandera's
+   pandas backend (``benchmarks/_pandas_contract.py``), N rows of the whole year.
+3. start-up: ``import mlops_assets.definitions`` vs ``import dagster, dagster_dbt``.
+
+Results: ``benchmarks/results/latest.json`` and ``latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DEFAULT_DATA = HERE / ".data"
+
+NUMERIC = [
+    "sched_hour", "day_of_week", "distance", "plane_age", "seats", "temp", "dewp", "humid",
+    "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib",
+    "route_flights_28d", "route_delay_rate_28d", "route_mean_arr_delay_28d",
+]  # fmt: skip  -- schema.NUMERIC_FEATURES without "month" (constant on each side)
+CATEGORICAL = ["carrier", "origin", "dest"]
+
+
+# ------------------------------------------------------------------------------ child side
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB.
+
+    ``/proc/self/status`` VmHWM first: on Linux ``getrusage(RUSAGE_SELF).ru_maxrss`` survives
+    ``execve`` (the kernel carries the pre-exec high-water mark over), so a child forked from a
+    parent holding 600 MB would report at least 600 MB. ``ru_maxrss`` is the fallback elsewhere.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _glob(d: str) -> str:
+    return f"read_parquet('{Path(d) / '*.parquet'}')"
+
+
+def child_drift_ours(ref: str, cur: str) -> dict:
+    import warnings
+
+    import duckdb
+
+    from mlops_assets.monitoring import compute_drift
+
+    t = time.perf_counter()
+    con = duckdb.connect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = compute_drift(
+            con, _glob(ref), _glob(cur), columns=NUMERIC + CATEGORICAL,
+            categorical=CATEGORICAL, numerical=NUMERIC,
+        )  # fmt: skip
+    op = time.perf_counter() - t
+    return {
+        "op_s": op,
+        "load_s": 0.0,
+        "values": {f.feature: [f.method, f.value, f.drifted] for f in res.primary},
+        "drift_share": res.drift_share,
+        "n_reference": res.n_reference,
+        "n_current": res.n_current,
+    }
+
+
+_EV_METHODS = {
+    "K-S p_value": "ks",
+    "chi-square p_value": "chisquare",
+    "Z-test p_value": "z",
+    "Wasserstein distance (normed)": "wasserstein",
+    "Jensen-Shannon distance": "jensenshannon",
+    "PSI": "psi",
+}
+
+
+def child_drift_evidently(ref: str, cur: str) -> dict:
+    """Evidently's DataDriftPreset, run and read exactly as tests/test_drift.py does."""
+    import warnings
+
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    t = time.perf_counter()
+    cols = NUMERIC + CATEGORICAL
+
+    def load(d: str) -> pd.DataFrame:
+        files = sorted(Path(d).glob("*.parquet"))
+        df = pd.concat([pd.read_parquet(f, columns=cols) for f in files], ignore_index=True)
+        return df  # numpy dtypes: int32 / float64 (NaN for NULL) / object strings
+
+    rdf, cdf = load(ref), load(cur)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    dd = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    report = Report([DataDriftPreset()], include_tests=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snap = report.run(
+            Dataset.from_pandas(cdf, data_definition=dd),
+            Dataset.from_pandas(rdf, data_definition=dd),
+        ).dict()
+    op = time.perf_counter() - t
+    values: dict[str, list] = {}
+    share = None
+    for m in snap["metrics"]:
+        cfg = m["config"]
+        if cfg["type"].endswith("ValueDrift"):
+            values[cfg["column"]] = [_EV_METHODS.get(cfg["method"], cfg["method"]),
+                                     float(m["value"]), None]  # fmt: skip
+        elif cfg["type"].endswith("DriftedColumnsCount"):
+            share = m["value"]["share"]
+    for tst in snap["tests"]:
+        p = tst["metric_config"]["params"]
+        if p["type"].endswith("ValueDrift"):
+            values[p["column"]][2] = tst["status"] == "FAIL"
+    return {"op_s": op, "load_s": load_s, "values": values, "drift_share": share}
+
+
+def child_contract_ours(db: str) -> dict:
+    import warnings
+
+    import duckdb
+
+    from mlops_assets.features.contract import validate_features
+
+    t = time.perf_counter()
+    con = duckdb.connect(db)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = validate_features(con, "features.flight_features")
+    op = time.perf_counter() - t
+    return {
+        "op_s": op,
+        "load_s": 0.0,
+        "n_rows": res.n_rows,
+        "passed": res.passed,
+        "n_failed_rows": res.n_failed_rows,
+        "failures_by_rule": res.failures_by_rule,
+        "pandera_failed_rules": res.pandera_failed_rules,
+    }
+
+
+def child_contract_pandas(data: str) -> dict:
+    import warnings
+
+    import pandera.errors as pe
+
+    from benchmarks._pandas_contract import load, schema
+
+    t = time.perf_counter()
+    df = load(str(Path(data) / "*.parquet"))
+    load_s = time.perf_counter() - t
+    sch = schema(str(df["sched_dep_ts"].dtype))
+    t = time.perf_counter()
+    failed: dict[str, int] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            sch.validate(df, lazy=True)
+            passed = True
+        except pe.SchemaErrors as e:
+            passed = False
+            fc = e.failure_cases
+            for (col, chk), n in fc.groupby(["column", "check"], dropna=False).size().items():
+                failed[f"{col}: {chk}"] = int(n)
+    op = time.perf_counter() - t
+    return {"op_s": op, "load_s": load_s, "n_rows": len(df), "passed": passed,
+            "failure_cases_by_check": failed}  # fmt: skip
+
+
+def child_import(what: str) -> dict:
+    t = time.perf_counter()
+    if what == "definitions":
+        import mlops_assets.definitions  # noqa: F401
+    elif what == "dagster":
+        import dagster  # noqa: F401
+        import dagster_dbt  # noqa: F401
+    else:
+        raise ValueError(what)
+    return {"op_s": time.perf_counter() - t, "load_s": 0.0}
+
+
+CHILDREN = {
+    "drift_ours": child_drift_ours,
+    "drift_evidently": child_drift_evidently,
+    "contract_ours": child_contract_ours,
+    "contract_pandas": child_contract_pandas,
+    "import": child_import,
+}
+
+
+def child_main(name: str, args: list[str]) -> int:
+    out = CHILDREN[name](*args)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(out, default=str))
+    return 0
+
+
+# ------------------------------------------------------------------------------ parent side
+def run_child(name: str, *args: str, timeout: float = 3600) -> dict:
+    t = time.perf_counter()
+    p = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--child", name, *args],
+        cwd=HERE.parent, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"child {name} {args} failed:\n{p.stderr[-3000:]}")
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
+
+
+def measure(name: str, *args: str, repeats: int) -> dict:
+    runs = [run_child(name, *args) for _ in range(repeats)]
+    summary = {
+        k: statistics.median(r[k] for r in runs) for k in ("wall_s", "op_s", "load_s", "peak_rss_mb")
+    }
+    summary["max_peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    summary["repeats"] = repeats
+    summary["last"] = {k: v for k, v in runs[-1].items() if k not in summary}
+    return summary
+
+
+def max_rel_diff(ours: dict, ev: dict) -> tuple[float, str, list[str]]:
+    worst, where, mismatch = 0.0, "", []
+    for col, (m_ev, v_ev, d_ev) in ev.items():
+        m, v, d = ours[col]
+        if m != m_ev or d != d_ev:
+            mismatch.append(f"{col}: ours {m}/{d} vs evidently {m_ev}/{d_ev}")
+        if v == v_ev:
+            rel = 0.0
+        else:
+            rel = abs(v - v_ev) / max(abs(v_ev), 1e-300)
+        if rel > worst or not where:
+            worst, where = rel, col
+    if set(ours) != set(ev):
+        mismatch.append(f"columns differ: {sorted(set(ours) ^ set(ev))}")
+    return worst, where, mismatch
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gb = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    import duckdb
+
+    return {
+        "nproc": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": mem_gb,
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "duckdb": duckdb.__version__,
+    }
+
+
+def _label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def ensure_data(data: Path, kind: str, n: int) -> Path:
+    """Parquet dirs (reused if already complete): jan_N / jul_N / year_N."""
+    from benchmarks.scale import generate
+
+    months = {"jan": (1,), "jul": (7,), "year": None}[kind]
+    seed = {"jan": 1, "jul": 7, "year": 0}[kind]
+    d = data / f"{kind}_{_label(n)}"
+    marker = d / "_DONE"
+    if not marker.exists():
+        generate(d, n, months=months, seed=seed)
+        marker.write_text(str(n))
+    return d
+
+
+def ensure_duckdb(data: Path, parquet_dir: Path, n: int) -> Path:
+    import duckdb
+
+    db = data / f"features_{_label(n)}.duckdb"
+    marker = data / f"features_{_label(n)}.done"
+    if not marker.exists():
+        db.unlink(missing_ok=True)
+        con = duckdb.connect(str(db))
+        con.execute("CREATE SCHEMA features")
+        con.execute(
+            f"CREATE TABLE features.flight_features AS SELECT * FROM {_glob(str(parquet_dir))}"
+        )
+        con.close()
+        marker.write_text(str(n))
+    return db
+
+
+def fmt_row(cols: list[str], widths: list[int]) -> str:
+    return "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + " |"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [fmt_row(header, widths), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [fmt_row([str(c) for c in r], widths) for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="benchmarks (figures only, no assertions)")
+    ap.add_argument("--quick", action="store_true", help="1 repeat, skip the 10M runs")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="generated data cache")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        return child_main(a.child[0], a.child[1:])
+
+    repeats = a.repeats or (1 if a.quick else 3)
+    a.data.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    results: dict = {"machine": machine(), "quick": a.quick, "repeats": repeats, "runs": []}
+    rows: list[list[str]] = []
+
+    def add(bench: str, impl: str, size: str, s: dict, note: str = "") -> None:
+        results["runs"].append({"benchmark": bench, "impl": impl, "size": size, **s, "note": note})
+        rows.append([bench, impl, size, f"{s['wall_s']:.2f}", f"{s['op_s']:.2f}",
+                     f"{s['load_s']:.2f}", f"{s['peak_rss_mb']:.0f}", note])  # fmt: skip
+        print(f"  {bench:9} {impl:10} {size:10} wall {s['wall_s']:7.2f}s  op {s['op_s']:7.2f}s  "
+              f"load {s['load_s']:6.2f}s  peak {s['peak_rss_mb']:7.0f} MB  {note}", flush=True)  # fmt: skip
+
+    # 1. drift ---------------------------------------------------------------------------
+    print("== drift: ours vs Evidently DataDriftPreset (January ref vs July cur)", flush=True)
+    for n in [100_000, 1_000_000]:
+        ref, cur = ensure_data(a.data, "jan", n), ensure_data(a.data, "jul", n)
+        ours = measure("drift_ours", str(ref), str(cur), repeats=repeats)
+        ev = measure("drift_evidently", str(ref), str(cur), repeats=repeats)
+        rel, col, mism = max_rel_diff(ours["last"]["values"], ev["last"]["values"])
+        size = f"{_label(n)}+{_label(n)}"
+        speed = ev["op_s"] / ours["op_s"]
+        mem = ours["peak_rss_mb"] / ev["peak_rss_mb"]
+        add("drift", "ours", size, ours,
+            f"{speed:.1f}x faster (op), {mem:.2f}x memory; max rel diff {rel:.2e} ({col})"
+            + (f"; MISMATCH {mism}" if mism else ""))  # fmt: skip
+        add("drift", "evidently", size, ev, f"drift_share {ev['last']['drift_share']}")
+        results["runs"][-2].update(max_rel_diff=rel, max_rel_diff_column=col, mismatches=mism)
+    if not a.quick:
+        n = 10_000_000
+        ref, cur = ensure_data(a.data, "jan", n), ensure_data(a.data, "jul", n)
+        ours = measure("drift_ours", str(ref), str(cur), repeats=repeats)
+        add("drift", "ours", f"{_label(n)}+{_label(n)}", ours,
+            f"drift_share {ours['last']['drift_share']:.3f} (Evidently not run)")  # fmt: skip
+
+    # 2. contract ------------------------------------------------------------------------
+    print("== feature contract: ours (DuckDB) vs Pandera pandas backend", flush=True)
+    for n in [1_000_000] + ([] if a.quick else [10_000_000]):
+        pq = ensure_data(a.data, "year", n)
+        db = ensure_duckdb(a.data, pq, n)
+        ours = measure("contract_ours", str(db), repeats=repeats)
+        pdr = measure("contract_pandas", str(pq), repeats=repeats)
+        lo, lp = ours["last"], pdr["last"]
+        agree = lo["passed"] == lp["passed"]
+        speed = pdr["op_s"] / ours["op_s"]
+        speed_total = (pdr["op_s"] + pdr["load_s"]) / ours["op_s"]
+        mem = pdr["peak_rss_mb"] / ours["peak_rss_mb"]
+        add("contract", "ours", _label(n), ours,
+            f"{speed:.1f}x faster than pandas validate ({speed_total:.1f}x incl. its load), "
+            f"{mem:.1f}x less memory; passed={lo['passed']} failed_rows={lo['n_failed_rows']}")  # fmt: skip
+        add("contract", "pandas", _label(n), pdr,
+            f"passed={lp['passed']}" + ("" if agree else " (DISAGREES with ours)"))
+        if lp["failure_cases_by_check"] or lo["failures_by_rule"]:
+            print("    ours:", lo["failures_by_rule"], "| pandas:", lp["failure_cases_by_check"])
+
+    # 3. start-up -----------------------------------------------------------------------
+    print("== start-up: import mlops_assets.definitions vs import dagster, dagster_dbt", flush=True)
+    r_imp = max(repeats, 3)
+    dg = measure("import", "dagster", repeats=r_imp)
+    de = measure("import", "definitions", repeats=r_imp)
+    add("startup", "dagster", "-", dg, "import dagster, dagster_dbt")
+    add("startup", "defs", "-", de,
+        f"{de['op_s'] / dg['op_s']:.2f}x the import time of dagster+dagster_dbt "
+        f"(wall {de['wall_s'] / dg['wall_s']:.2f}x)")  # fmt: skip
+
+    results["total_s"] = time.perf_counter() - t_all
+    header = ["benchmark", "impl", "size", "wall s", "op s", "load s", "peak MB", "note"]
+    tbl = table(rows, header)
+    print()
+    print(tbl)
+    print(f"\ntotal {results['total_s']:.0f}s; medians of {repeats} run(s) "
+          f"(start-up: {r_imp}); each run a fresh child process")  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    m = results["machine"]
+    md = [
+        "# Benchmark results" + (" (--quick)" if a.quick else ""),
+        "",
+        f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB RAM, "
+        f"Python {m['python']}, DuckDB {m['duckdb']}, {m['platform']}",
+        f"- medians of {repeats} run(s) per row (start-up: {r_imp}), each a fresh child process; "
+        "`wall` = child process wall time (interpreter start + imports + load + op), "
+        "`op` = the measured operation alone, `load` = reading Parquet into pandas "
+        "(pandas/Evidently only), `peak` = the child's own peak RSS (VmHWM of /proc/self/status; ru_maxrss is inherited across exec on Linux)",
+        f"- total {results['total_s']:.0f}s",
+        "",
+        tbl,
+        "",
+    ]
+    (RESULTS / "latest.md").write_text("\n".join(md))
+    print(f"wrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
