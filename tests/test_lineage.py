@@ -10,63 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from click.testing import CliRunner
-
-from mlops_assets.core import landing
+from conftest import pipeline_run
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(9)]
 SHORT_WINDOW = {"window_days": 6, "holdout_days": 3}
 TRAINING_DAYS = [f"2013-01-0{i}" for i in range(1, 7)]
 HOLDOUT_DAY = "2013-01-08"
-ENV_VARS = ("MLOPS_DATA_DIR", "MLOPS_WAREHOUSE", "DAGSTER_HOME", "MLFLOW_TRACKING_URI",
-            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK")
-
-
-@dataclass
-class Ran:
-    settings: object
-    instance: dg.DagsterInstance
-
-    @property
-    def uri(self) -> str:
-        return self.settings.mlflow_tracking_uri
-
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
-    from mlops_assets.instance import write_instance_yaml
-    from mlops_assets.resources import default_resources
-    from mlops_assets.settings import reload_settings
-
-    saved_env = dict(os.environ)
-    data_dir = tmp_path_factory.mktemp("lineage") / "data"
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            for var in ENV_VARS:
-                mp.delenv(var, raising=False)
-            mp.setenv("MLOPS_DATA_DIR", str(data_dir))
-            settings = reload_settings()
-            settings.ensure_dirs()
-            write_instance_yaml(settings)
-            mp.setenv("DAGSTER_HOME", str(settings.dagster_home))
-            from mlops_assets.definitions import defs
-            from mlops_assets.pipeline import materialize_days
-
-            landing.replay(settings.landing_dir, DAYS)
-            with dg.DagsterInstance.get() as instance:
-                materialize_days(DAYS, instance, echo=lambda _: None, defs=defs,
-                                 resources=default_resources(), training_config=SHORT_WINDOW)
-                yield Ran(settings=settings, instance=instance)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        reload_settings()
+    with pipeline_run(tmp_path_factory.mktemp("lineage"), DAYS, SHORT_WINDOW) as run:
+        yield run
 
 
 def _sha256(path: Path) -> str:

@@ -12,16 +12,15 @@ Tests 2 and 3 share one module-scoped pipeline run (9 real days, short window 6 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 import pytest
+from conftest import pipeline_run
 
 from mlops_assets import schema
 from mlops_assets.core import landing, rawfiles
@@ -29,9 +28,6 @@ from mlops_assets.core import landing, rawfiles
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(9)]
 SHORT_WINDOW = {"window_days": 6, "holdout_days": 3}
 UNREACHABLE_URI = "http://127.0.0.1:9"  # discard port on loopback: nothing listens
-ENV_VARS = ("MLOPS_DATA_DIR", "MLOPS_WAREHOUSE", "DAGSTER_HOME", "MLFLOW_TRACKING_URI",
-            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK")
-
 
 def _error_text(result) -> str:
     """Every step failure's message and its causes, as one string."""
@@ -96,42 +92,10 @@ def test_sigkill_during_raw_load_leaves_the_partition_as_it_was(tmp_path):
 # ----------------------------------------------------------------------------- shared run
 
 
-@dataclass
-class Ran:
-    settings: object
-    resources: dict
-    instance: dg.DagsterInstance
-    defs: dg.Definitions
-
-
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
-    from mlops_assets.definitions import defs
-    from mlops_assets.instance import instance_config
-    from mlops_assets.pipeline import materialize_days
-    from mlops_assets.resources import default_resources
-    from mlops_assets.settings import reload_settings
-
-    saved_env = dict(os.environ)
-    data_dir = tmp_path_factory.mktemp("reliability") / "data"
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            for var in ENV_VARS:
-                mp.delenv(var, raising=False)
-            mp.setenv("MLOPS_DATA_DIR", str(data_dir))
-            settings = reload_settings()
-            settings.ensure_dirs()
-            overrides = {k: instance_config(settings)[k] for k in ("concurrency",)}
-            with dg.instance_for_test(overrides=overrides, temp_dir=str(settings.dagster_home)) as instance:
-                resources = default_resources()
-                landing.replay(settings.landing_dir, DAYS)
-                materialize_days(DAYS, instance, echo=lambda _: None, defs=defs,
-                                 resources=resources, training_config=SHORT_WINDOW)
-                yield Ran(settings=settings, resources=resources, instance=instance, defs=defs)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        reload_settings()
+    with pipeline_run(tmp_path_factory.mktemp("reliability"), DAYS, SHORT_WINDOW) as run:
+        yield run
 
 
 def _champion(uri: str) -> str | None:
