@@ -62,18 +62,23 @@ def read_observations(
     drift: list[DriftObservation] = []
     perf: list[PerformanceObservation] = []
     newest = 0
-    for rec in _records(instance, DRIFT_KEY, limit):
-        mat = rec.asset_materialization
-        newest = max(newest, rec.storage_id)
-        if mat is None or not mat.partition:
-            continue
-        md = mat.metadata or {}
+
+    def partitioned(key: dg.AssetKey):
+        """(partition, metadata, storage id) of each partitioned materialization of ``key``."""
+        nonlocal newest
+        for rec in _records(instance, key, limit):
+            newest = max(newest, rec.storage_id)
+            mat = rec.asset_materialization
+            if mat is not None and mat.partition:
+                yield mat.partition, mat.metadata or {}, rec.storage_id
+
+    for partition, md, storage_id in partitioned(DRIFT_KEY):
         flag = _value(md, "dataset_drift")
         if flag is None:
             continue
         drift.append(
             DriftObservation(
-                partition=mat.partition,
+                partition=partition,
                 dataset_drift=bool(flag),
                 drift_share=_float(_value(md, "drift_share")),
                 champion_version=(
@@ -81,23 +86,18 @@ def read_observations(
                     if _value(md, "champion_version") is None
                     else str(_value(md, "champion_version"))
                 ),
-                storage_id=rec.storage_id,
+                storage_id=storage_id,
             )
         )
-    for rec in _records(instance, PERFORMANCE_KEY, limit):
-        mat = rec.asset_materialization
-        newest = max(newest, rec.storage_id)
-        if mat is None or not mat.partition:
-            continue
-        md = mat.metadata or {}
+    for partition, md, storage_id in partitioned(PERFORMANCE_KEY):
         mv = _value(md, "model_version")
         perf.append(
             PerformanceObservation(
-                partition=mat.partition,
+                partition=partition,
                 roc_auc=_float(_value(md, "roc_auc")),
                 n=_int(_value(md, "n")),
                 model_version=None if mv is None else str(mv),
-                storage_id=rec.storage_id,
+                storage_id=storage_id,
             )
         )
     return drift, perf, newest
