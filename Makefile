@@ -24,8 +24,8 @@ $(UV):
 env: $(UV)  ## the locked runtime environment in .venv
 	$(UV) sync --frozen --no-dev --quiet
 
-env-dev: $(UV)  ## runtime + test dependencies
-	$(UV) sync --frozen --quiet
+env-dev: $(UV)  ## runtime + test dependencies, with the deploy (PostgreSQL) and spark extras
+	$(UV) sync --frozen --quiet --all-extras
 
 manifest:  ## dbt manifest (dbt parse) when missing or stale
 	$(BIN)/python -m mlops_assets.defs.transform.project
@@ -46,6 +46,7 @@ mlflow-ui: env  ## the MLflow UI on the local store
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(MLOPS_DATA_DIR)/mlflow/mlflow.db" --port $(MLFLOW_PORT)
 
 test: env-dev  ## the test suite (what CI runs)
+	./scripts/system-test-deps.sh
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest -q tests
 
