@@ -201,8 +201,8 @@ def _run_engine(engine: str, base: Path, landing_dir: Path) -> EngineRun:
             return f"({clean_rows_sql(where=where)})"
 
         current = clean(f"flight_date = DATE '{DAYS[-1]}'")
-        kw = dict(columns=list(schema.FEATURE_COLUMNS), categorical=list(schema.CATEGORICAL_FEATURES),
-                  on_empty_column="skip")  # fmt: skip
+        kw = {"columns": list(schema.FEATURE_COLUMNS), "on_empty_column": "skip",
+              "categorical": list(schema.CATEGORICAL_FEATURES)}  # fmt: skip
         run.drift["small"] = compute_drift(con, clean(f"flight_date = DATE '{DAYS[0]}'"), current, **kw)
         run.drift["large"] = compute_drift(
             con, clean(f"flight_date BETWEEN DATE '{DAYS[0]}' AND DATE '{DAYS[1]}'"), current,

@@ -322,8 +322,8 @@ def ensure_raw_tables_spark(spark) -> None:
         spark.sql(_spark_ddl(RAW_TABLES[ds], cols, daily=False))
 
 
-def _python_values(frame: pd.DataFrame, columns: Mapping[str, str]) -> list[tuple]:
-    """Rows of plain Python values (None for missing), typed as the columns say."""
+def _python_columns(frame: pd.DataFrame, columns: Mapping[str, str]) -> list[list]:
+    """Per column, plain Python values (None for missing), typed as the columns say."""
     import pandas as pd
 
     conv = {
@@ -336,7 +336,7 @@ def _python_values(frame: pd.DataFrame, columns: Mapping[str, str]) -> list[tupl
     for c, t in columns.items():
         f = conv[t]
         cols.append([None if v is None or pd.isna(v) else f(v) for v in frame[c].tolist()])
-    return list(zip(*cols, strict=True))
+    return cols
 
 
 def load_parsed_spark(spark, parsed: ParsedFile) -> int:
@@ -349,15 +349,19 @@ def load_parsed_spark(spark, parsed: ParsedFile) -> int:
     """
     import uuid
 
-    from pyspark.sql import types as T
+    import pyarrow as pa
 
     ensure_raw_tables_spark(spark)
     table = RAW_TABLES[parsed.dataset]
     columns = (DAILY_COLUMNS | REFERENCE_COLUMNS)[parsed.dataset]
-    spark_type = {"VARCHAR": T.StringType(), "INTEGER": T.IntegerType(),
-                  "DOUBLE": T.DoubleType(), "TIMESTAMP": T.TimestampNTZType()}  # fmt: skip
-    struct = T.StructType([T.StructField(c, spark_type[t], True) for c, t in columns.items()])
-    df = spark.createDataFrame(_python_values(parsed.frame, columns), struct)
+    arrow_type = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
+                  "TIMESTAMP": pa.timestamp("us")}  # fmt: skip  -- naive: Spark TIMESTAMP_NTZ
+    values = _python_columns(parsed.frame, columns)
+    arrow = pa.table(
+        [pa.array(v, type=arrow_type[t]) for v, t in zip(values, columns.values(), strict=True)],
+        names=list(columns),
+    )
+    df = spark.createDataFrame(arrow)  # Arrow: no per-row Python -> JVM conversion
     view = f"_landing_{parsed.dataset}_{uuid.uuid4().hex[:12]}"
     df.createOrReplaceTempView(view)
     col_sql = ", ".join(f"`{c}`" for c in columns)
