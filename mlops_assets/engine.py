@@ -118,3 +118,15 @@ def run_dbt(args: list[str], settings: Settings | None = None, project_dir: Path
         detail = "; ".join(failed) if failed else repr(res.exception)
         raise RuntimeError(f"dbt {' '.join(args)} failed on target {s.dbt_target}: {detail}")
     return res
+
+
+def fetch_rows(con: Any, sql: str) -> list[tuple]:
+    """Rows of a query on a DuckDB connection or a SparkSession (SQL both dialects accept)."""
+    if is_spark(con):
+        return [tuple(r) for r in con.sql(sql).collect()]
+    return con.execute(sql).fetchall()
+
+
+def engine_kind() -> str:
+    """The engine name for Dagster ``kinds`` (``duckdb`` or ``spark``)."""
+    return get_settings().engine
