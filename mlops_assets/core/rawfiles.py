@@ -351,9 +351,11 @@ def load_parsed_spark(spark, parsed: ParsedFile) -> int:
 
     import pyarrow as pa
 
-    ensure_raw_tables_spark(spark)
     table = RAW_TABLES[parsed.dataset]
     columns = (DAILY_COLUMNS | REFERENCE_COLUMNS)[parsed.dataset]
+    if not spark.catalog.tableExists(table):  # one metastore call on the usual path
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema.RAW_SCHEMA}")
+        spark.sql(_spark_ddl(table, columns, daily=parsed.day is not None))
     arrow_type = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
                   "TIMESTAMP": pa.timestamp("us")}  # fmt: skip  -- naive: Spark TIMESTAMP_NTZ
     values = _python_columns(parsed.frame, columns)
