@@ -40,7 +40,7 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     return {
         "spark.sql.warehouse.dir": env["MLOPS_SPARK_WAREHOUSE_DIR"],
         "spark.hadoop.javax.jdo.option.ConnectionURL": env["MLOPS_SPARK_METASTORE_URL"],
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.spark_dir}",
+        "spark.driver.extraJavaOptions": env["MLOPS_SPARK_JAVA_OPTIONS"],
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.ansi.enabled": "false",

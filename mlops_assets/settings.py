@@ -95,6 +95,8 @@ class Settings:
                 f"jdbc:derby:;databaseName={self.spark_metastore_dir};create=true"
             ),
             "MLOPS_SPARK_MASTER": self.spark_master,
+            # Derby writes derby.log into derby.system.home (default: the working directory)
+            "MLOPS_SPARK_JAVA_OPTIONS": f"-Dderby.system.home={self.spark_dir}",
         }
 
     def ensure_dirs(self) -> None:
