@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -18,16 +19,45 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """DuckDB warehouse access: paths, connections, transactions.
+    """Warehouse access on the configured engine (``MLOPS_ENGINE``): DuckDB or Spark.
+
+    ``handle()`` yields what the plain modules accept on both engines (a DuckDB
+    connection or a SparkSession); ``ibis()`` yields an Ibis backend on it;
+    ``connect()`` is the DuckDB connection itself (DuckDB-only code).
 
     Writers are serialized by the ``duckdb_warehouse`` pool (limit 1 in the
     instance's dagster.yaml); as a second line of defence, opening the file
     retries while another process holds DuckDB's lock, so a concurrent run
-    waits instead of failing.
+    waits instead of failing. On local Spark the same pool keeps one JVM at a
+    time on the embedded Derby metastore.
     """
 
     path: str
     lock_timeout_s: float = 600.0
+    engine: str = "duckdb"
+
+    @property
+    def is_spark(self) -> bool:
+        return self.engine == "spark"
+
+    @contextmanager
+    def handle(self, read_only: bool = False) -> Iterator[Any]:
+        """A DuckDB connection or the SparkSession (kept for the process: JVM start is slow)."""
+        if self.is_spark:
+            from mlops_assets.engine import spark_session
+
+            yield spark_session(get_settings())
+            return
+        with self.connect(read_only=read_only) as con:
+            yield con
+
+    @contextmanager
+    def ibis(self, read_only: bool = False) -> Iterator[Any]:
+        """An Ibis backend on the engine: the same expressions compile to DuckDB and Spark SQL."""
+        from mlops_assets.engine import ibis_backend
+
+        with self.handle(read_only=read_only) as con:
+            yield ibis_backend(con)
 
     def export_for_dbt(self) -> None:
         """Point the dbt profile (``MLOPS_WAREHOUSE``) at this warehouse for spawned dbt runs."""
@@ -35,6 +65,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.is_spark:
+            raise RuntimeError(
+                "this step reads the warehouse with DuckDB-only SQL but MLOPS_ENGINE=spark; "
+                "use WarehouseResource.handle() / ibis() (see mlops_assets/engine.py)"
+            )
         con = open_duckdb(self.path, read_only=read_only, timeout_s=self.lock_timeout_s)
         try:
             yield con
@@ -64,7 +99,7 @@ def default_resources() -> dict:
 
     s = get_settings()
     return {
-        "warehouse": WarehouseResource(path=str(s.warehouse_path)),
+        "warehouse": WarehouseResource(path=str(s.warehouse_path), engine=s.engine),
         "dbt": DbtCliResource(
             project_dir=dbt_project,
             target=s.dbt_target,

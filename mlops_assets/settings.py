@@ -15,6 +15,9 @@ variable                   meaning                                          defa
 ``MLFLOW_TRACKING_URI``    MLflow tracking store                            ``sqlite:///$DATA/mlflow/mlflow.db``
 ``MLOPS_DBT_TARGET``       dbt target in ``dbt_project/profiles.yml``       ``duckdb``
 ``MLOPS_ENGINE``           warehouse engine (``duckdb`` or ``spark``)       ``duckdb``
+``MLOPS_SPARK_MASTER``     Spark master for the in-process session          ``local[*]``
+``MLOPS_SPARK_REMOTE``     Spark Connect URL (``sc://host:15002``): use a   unset
+                           cluster instead of an in-process session
 ``MLOPS_FAILURE_WEBHOOK``  URL that run failures are POSTed to              unset
 =========================  ===============================================  =====================
 """
@@ -47,6 +50,8 @@ class Settings:
     dbt_target: str
     engine: str
     failure_webhook: str | None
+    spark_master: str = "local[*]"
+    spark_remote: str | None = None
 
     @property
     def landing_dir(self) -> Path:
@@ -68,9 +73,31 @@ class Settings:
     def dbt_project_dir(self) -> Path:
         return DBT_PROJECT_DIR
 
+    @property
+    def spark_dir(self) -> Path:
+        """Local Spark's warehouse (Parquet tables) and Hive metastore (Derby) live here."""
+        return self.data_dir / "spark"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        return self.spark_dir / "warehouse"
+
+    @property
+    def spark_metastore_dir(self) -> Path:
+        return self.spark_dir / "metastore_db"
+
     def dbt_env(self) -> dict[str, str]:
         """Environment variables the dbt profile reads (``profiles.yml``)."""
-        return {"MLOPS_WAREHOUSE": str(self.warehouse_path)}
+        return {
+            "MLOPS_WAREHOUSE": str(self.warehouse_path),
+            "MLOPS_SPARK_WAREHOUSE_DIR": str(self.spark_warehouse_dir),
+            "MLOPS_SPARK_METASTORE_URL": (
+                f"jdbc:derby:;databaseName={self.spark_metastore_dir};create=true"
+            ),
+            "MLOPS_SPARK_MASTER": self.spark_master,
+            # Derby writes derby.log into derby.system.home (default: the working directory)
+            "MLOPS_SPARK_JAVA_OPTIONS": f"-Dderby.system.home={self.spark_dir}",
+        }
 
     def ensure_dirs(self) -> None:
         for d in (
@@ -109,6 +136,8 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         dbt_target=env.get("MLOPS_DBT_TARGET") or engine,
         engine=engine,
         failure_webhook=env.get("MLOPS_FAILURE_WEBHOOK") or None,
+        spark_master=env.get("MLOPS_SPARK_MASTER") or "local[*]",
+        spark_remote=env.get("MLOPS_SPARK_REMOTE") or None,
     )
 
 

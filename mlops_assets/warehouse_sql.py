@@ -33,3 +33,16 @@ def content_hash(con: duckdb.DuckDBPyConnection, select_sql: str, order_by: str 
         f"FROM ({select_sql}) AS q"
     ).fetchone()
     return row[0]
+
+
+def content_hash_spark(spark, select_sql: str) -> str:
+    """Spark: an md5 over the rows of a query (row md5s of their JSON, sorted; 32 hex chars).
+
+    Not the same digest as :func:`content_hash` on DuckDB (rows are rendered differently),
+    but stable across re-runs on Spark, which is what a data version needs.
+    """
+    row = spark.sql(
+        "SELECT md5(concat_ws(',', array_sort(collect_list(md5(to_json(struct(*))))))) "
+        f"FROM ({select_sql}) AS q"
+    ).collect()[0]
+    return row[0]

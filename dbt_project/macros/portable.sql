@@ -69,3 +69,17 @@
 {% macro default__date_part_int(datepart, expr) -%}
     cast(extract({{ datepart }} from {{ expr }}) as integer)
 {%- endmacro %}
+
+{#- a DATE `days` days after `date` (negative: before). dbt-spark's dateadd goes through
+    unix timestamps and yields NULL with spark.sql.timestampType=TIMESTAMP_NTZ. -#}
+{% macro date_add_days(date, days) -%}
+    {{ return(adapter.dispatch('date_add_days', 'mlops_assets')(date, days)) }}
+{%- endmacro %}
+
+{% macro default__date_add_days(date, days) -%}
+    cast({{ dbt.dateadd('day', days, date) }} as date)
+{%- endmacro %}
+
+{% macro spark__date_add_days(date, days) -%}
+    date_add({{ date }}, {{ days }})
+{%- endmacro %}

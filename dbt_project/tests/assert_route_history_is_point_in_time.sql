@@ -34,7 +34,9 @@ recomputed as (
         s.dest,
         s.flight_date,
         count(h.arr_delay) as n_arrived,
-        avg(case when h.arr_delay is null then null when h.arr_delay > 15 then 1.0 else 0.0 end)
+        -- doubles, not decimal literals: Spark averages DECIMAL(2,1) to 5 decimal places
+        avg(case when h.arr_delay is null then null
+                 when h.arr_delay > 15 then cast(1 as double) else cast(0 as double) end)
             as delay_rate,
         avg(h.arr_delay) as mean_arr_delay
 
@@ -43,7 +45,7 @@ recomputed as (
         on  h.origin = s.origin
         and h.dest = s.dest
         and h.flight_date < s.flight_date
-        and h.flight_date >= cast({{ dbt.dateadd('day', -lookback, 's.flight_date') }} as date)
+        and h.flight_date >= {{ date_add_days('s.flight_date', -lookback) }}
     group by s.origin, s.dest, s.flight_date
 
 )

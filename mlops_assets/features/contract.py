@@ -48,6 +48,7 @@ from pandera.api.ibis.types import IbisData
 from pandera.engines import ibis_engine
 from pandera.errors import SchemaError, SchemaErrorReason, SchemaErrors
 
+from mlops_assets.engine import ibis_backend, is_spark
 from mlops_assets.features.quarantine import (
     QUARANTINE_COLUMNS,
     check_table_name,
@@ -611,24 +612,38 @@ def _failures_expr(
 
 
 class _Scope:
-    """A temporary DuckDB view over ``table`` filtered by ``where``, as an Ibis table.
+    """A temporary view over ``table`` filtered by ``where``, as an Ibis table.
 
-    (``ibis.Backend.sql`` does not work with DuckDB 2.0, so the filter becomes a view.)
+    DuckDB: a TEMP VIEW (``ibis.Backend.sql`` does not work with DuckDB 2.0). Spark: a
+    temporary view of the filtered DataFrame; timestamp columns are typed ``timestamp(6)``
+    (Spark's precision is microseconds, like DuckDB's, but Ibis leaves the scale unset).
     """
 
     def __init__(self, con, table: str, where: str | None):
         check_table_name(table)
         self.con = con
+        self.spark = is_spark(con)
         self.name = f"__contract_scope_{uuid.uuid4().hex[:12]}"
         cond = f" WHERE {where}" if where else ""
-        con.execute(f"CREATE TEMP VIEW {self.name} AS SELECT * FROM {table}{cond}")
-        self.ibis_con = ibis.duckdb.from_connection(con)
+        if self.spark:
+            con.sql(f"SELECT * FROM {table}{cond}").createOrReplaceTempView(self.name)
+        else:
+            con.execute(f"CREATE TEMP VIEW {self.name} AS SELECT * FROM {table}{cond}")
+        self.ibis_con = ibis_backend(con)
 
     def __enter__(self) -> ir.Table:
-        return self.ibis_con.table(self.name)
+        t = self.ibis_con.table(self.name)
+        if self.spark:
+            ts = {c: t[c].cast(dt.Timestamp(scale=6)) for c, ty in t.schema().items()
+                  if ty.is_timestamp() and ty.scale is None}  # fmt: skip
+            t = t.mutate(**ts) if ts else t
+        return t
 
     def __exit__(self, *exc) -> None:
-        self.con.execute(f"DROP VIEW IF EXISTS {self.name}")
+        if self.spark:
+            self.con.catalog.dropTempView(self.name)
+        else:
+            self.con.execute(f"DROP VIEW IF EXISTS {self.name}")
 
 
 def validate_features(
@@ -639,10 +654,10 @@ def validate_features(
     *,
     run_pandera: bool = True,
 ) -> ContractResult:
-    """Check the rows of ``table`` matching ``where`` (SQL) on a DuckDB connection.
+    """Check the rows of ``table`` matching ``where`` (SQL) on a DuckDB connection or SparkSession.
 
     Runs the :class:`FlightFeatures` model through Pandera's Ibis backend (lazy) and
-    computes exact per-rule counts and a sample of failing rows inside DuckDB.
+    computes exact per-rule counts and a sample of failing rows inside the engine.
     """
     with _Scope(con, table, where) as t:
         return validate_table(
@@ -705,9 +720,14 @@ def quarantine_failures(
                 quarantined_at=ibis.literal(now, "timestamp"),
                 run_id=ibis.literal(run_id, "string"),
             )
-            sql = ibis.to_sql(q, dialect="duckdb")
-            cols = ", ".join(QUARANTINE_COLUMNS)
-            insert_sql = f"INSERT INTO {quarantine_table} ({cols}) SELECT {cols} FROM ({sql})"
+            if is_spark(con):
+                insert_sql = _spark_quarantine_insert(con, q, quarantine_table, partition_key)
+            else:
+                sql = ibis.to_sql(q, dialect="duckdb")
+                cols = ", ".join(QUARANTINE_COLUMNS)
+                insert_sql = f"INSERT INTO {quarantine_table} ({cols}) SELECT {cols} FROM ({sql})"
+        if is_spark(con):
+            return _spark_replace_quarantine(con, quarantine_table, partition_key, insert_sql)
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"DELETE FROM {quarantine_table} WHERE partition_key = ?", [partition_key])
@@ -721,3 +741,28 @@ def quarantine_failures(
             con.execute("ROLLBACK")
             raise
     return int(n)
+
+
+def _spark_quarantine_insert(spark, q: ir.Table, quarantine_table: str, partition_key: str) -> str:
+    """``INSERT OVERWRITE`` of one ``partition_key`` partition from the failures expression."""
+    sql = ibis_backend(spark).compile(q)
+    cols = ", ".join(c for c in QUARANTINE_COLUMNS if c != "partition_key")
+    key = partition_key.replace("'", "''")
+    return (
+        f"INSERT OVERWRITE TABLE {quarantine_table} PARTITION (partition_key = '{key}') "
+        f"SELECT {cols} FROM ({sql}) AS _failures"
+    )
+
+
+def _spark_replace_quarantine(spark, quarantine_table: str, partition_key: str, insert_sql) -> int:
+    """Spark: overwrite the key's partition, or drop it when nothing fails (idempotent)."""
+    key = partition_key.replace("'", "''")
+    if insert_sql:
+        spark.sql(insert_sql)
+    else:
+        spark.sql(f"ALTER TABLE {quarantine_table} DROP IF EXISTS PARTITION (partition_key = '{key}')")
+    return int(
+        spark.sql(
+            f"SELECT count(*) FROM {quarantine_table} WHERE partition_key = '{key}'"
+        ).collect()[0][0]
+    )

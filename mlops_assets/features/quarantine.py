@@ -58,8 +58,30 @@ def quarantine_ddl(quarantine_table: str = FEATURES_QUARANTINE_TABLE) -> list[st
     return stmts
 
 
+def quarantine_ddl_spark(quarantine_table: str = FEATURES_QUARANTINE_TABLE) -> list[str]:
+    """Spark: the same columns, Parquet, partitioned by ``partition_key`` (rewritten per key)."""
+    check_table_name(quarantine_table)
+    stmts = []
+    if "." in quarantine_table:
+        stmts.append(f"CREATE SCHEMA IF NOT EXISTS {quarantine_table.split('.')[0]}")
+    spark_types = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP"}
+    cols = [
+        f"{c} {spark_types[t.split()[0]]}" for c, t in QUARANTINE_COLUMNS.items() if c != "partition_key"
+    ]
+    cols.append("partition_key STRING")  # Spark keeps partition columns last
+    stmts.append(
+        f"CREATE TABLE IF NOT EXISTS {quarantine_table} ({', '.join(cols)}) "
+        "USING parquet PARTITIONED BY (partition_key)"
+    )
+    return stmts
+
+
 def ensure_quarantine_table(con, quarantine_table: str = FEATURES_QUARANTINE_TABLE) -> None:
-    """Create the quarantine table (and its schema) on a DuckDB connection if missing."""
+    """Create the quarantine table (and its schema) if missing, on DuckDB or on Spark."""
+    if type(con).__name__ == "SparkSession":
+        for stmt in quarantine_ddl_spark(quarantine_table):
+            con.sql(stmt)
+        return
     for stmt in quarantine_ddl(quarantine_table):
         con.execute(stmt)
 

@@ -17,7 +17,11 @@ two counts*; every statistic is then an aggregate over that table:
   itself, which is small for categorical columns.
 
 The SQL is plain ANSI (window functions, FULL OUTER JOIN, CASE) plus ``arg_max``/``arg_min``
-(``max_by``/``min_by`` in Spark), so sqlglot can transpile it for another engine.
+(``max_by``/``min_by`` in Spark), written once in DuckDB's dialect; on Spark (pass a
+SparkSession as ``con``) sqlglot transpiles every statement to Spark SQL (``isfinite`` becomes
+``NOT isnan(x) AND abs(x) <> Infinity``) and the merged per-column table is a cached temporary
+view. The same aggregates come back from both engines, so the statistics agree (to float
+summation order, ~1e-15).
 
 Rules (Evidently 0.7.23, read from its source):
 
@@ -213,17 +217,98 @@ def _lit(x: float) -> str:
     return f"CAST('{float(x)!r}' AS DOUBLE)"
 
 
-def _schema(con: duckdb.DuckDBPyConnection, relation: str, label: str) -> dict[str, str]:
-    try:
-        rel = con.sql(f"SELECT * FROM {relation}")
+class _DuckDBSql:
+    """Runs the drift SQL on a DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+    def columns(self, relation: str) -> dict[str, str]:
+        rel = self.con.sql(f"SELECT * FROM {relation}")
         return {c: t.id for c, t in zip(rel.columns, rel.types, strict=True)}
-    except duckdb.Error as e:
+
+    def create_temp(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+
+    def drop_temp(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# Spark type names -> the DuckDB type ids the inference rules use
+_SPARK_TYPE_IDS = {
+    "ByteType": "tinyint", "ShortType": "smallint", "IntegerType": "integer", "LongType": "bigint",
+    "FloatType": "float", "DoubleType": "double", "DecimalType": "decimal",
+    "StringType": "varchar", "VarcharType": "varchar", "CharType": "varchar",
+    "BooleanType": "boolean", "DateType": "date", "TimestampType": "timestamp",
+    "TimestampNTZType": "timestamp",
+}  # fmt: skip
+
+
+class _SparkSql:
+    """Runs the same SQL on a SparkSession, transpiled by sqlglot (duckdb -> spark)."""
+
+    def __init__(self, spark) -> None:
+        self.spark = spark
+        self._cache: dict[str, str] = {}
+
+    def to_spark(self, sql: str) -> str:
+        if sql not in self._cache:
+            import sqlglot
+            from sqlglot import exp
+
+            def finite(node):
+                if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
+                    x = node.expressions[0]
+                    inf = exp.cast(exp.Literal.string("Infinity"), "double")
+                    return exp.and_(
+                        exp.not_(exp.Anonymous(this="isnan", expressions=[x.copy()])),
+                        exp.NEQ(this=exp.Abs(this=x.copy()), expression=inf),
+                    )
+                return node
+
+            tree = sqlglot.parse_one(sql, read="duckdb").transform(finite)
+            self._cache[sql] = tree.sql(dialect="spark")
+        return self._cache[sql]
+
+    def rows(self, sql: str) -> list[tuple]:
+        return [tuple(r) for r in self.spark.sql(self.to_spark(sql)).collect()]
+
+    def columns(self, relation: str) -> dict[str, str]:
+        df = self.spark.sql(self.to_spark(f"SELECT * FROM {relation} AS _src"))
+        return {f.name: _SPARK_TYPE_IDS.get(type(f.dataType).__name__, f.dataType.simpleString())
+                for f in df.schema.fields}  # fmt: skip
+
+    def create_temp(self, name: str, sql: str) -> None:
+        df = self.spark.sql(self.to_spark(sql)).cache()
+        df.createOrReplaceTempView(name)
+
+    def drop_temp(self, name: str) -> None:
+        if self.spark.catalog.tableExists(name):
+            self.spark.catalog.uncacheTable(name)
+        self.spark.catalog.dropTempView(name)
+
+
+def _runner(con: Any) -> _DuckDBSql | _SparkSql:
+    if isinstance(con, (_DuckDBSql, _SparkSql)):
+        return con
+    if type(con).__name__ == "SparkSession":
+        return _SparkSql(con)
+    return _DuckDBSql(con)
+
+
+def _schema(run: _DuckDBSql | _SparkSql, relation: str, label: str) -> dict[str, str]:
+    try:
+        return run.columns(relation)
+    except Exception as e:  # duckdb.Error, pyspark AnalysisException, sqlglot ParseError
         raise DriftError(f"cannot read the {label} relation {relation!r}: {e}") from e
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    row = con.execute(sql).fetchone()
-    return None if row is None else row[0]
+def _scalar(run: _DuckDBSql | _SparkSql, sql: str) -> Any:
+    rows = run.rows(sql)
+    return rows[0][0] if rows else None
 
 
 @dataclass(frozen=True)
@@ -344,17 +429,20 @@ def sturges_edges(lo: float, hi: float, n: int, integer: bool) -> np.ndarray:
 
 
 class _Engine:
-    def __init__(self, con: duckdb.DuckDBPyConnection, reference: str, current: str) -> None:
-        self.con = con
+    def __init__(self, run: _DuckDBSql | _SparkSql, reference: str, current: str) -> None:
+        self.run = run
         self.reference = reference
         self.current = current
+
+    def one(self, sql: str) -> tuple:
+        return self.run.rows(sql)[0]
 
     def merged(self, col: _Col) -> str:
         """Temporary table (v, rc, cc): distinct non-null values with reference/current counts."""
         name = f"_drift_m_{uuid.uuid4().hex}"
-        self.con.execute(
+        self.run.create_temp(
+            name,
             f"""
-            CREATE TEMP TABLE {name} AS
             WITH r AS (
                 SELECT {col.value_expr} AS v, COUNT(*) AS n
                 FROM {self.reference} AS _src WHERE {col.where} GROUP BY 1
@@ -366,19 +454,19 @@ class _Engine:
                    CAST(COALESCE(r.n, 0) AS BIGINT) AS rc,
                    CAST(COALESCE(c.n, 0) AS BIGINT) AS cc
             FROM r FULL OUTER JOIN c ON r.v = c.v
-            """
+            """,
         )
         return name
 
     def totals(self, m: str) -> tuple[int, int, int, int]:
-        n1, n2, nu, nu_ref = self.con.execute(
+        n1, n2, nu, nu_ref = self.one(
             f"""SELECT COALESCE(SUM(rc), 0), COALESCE(SUM(cc), 0), COUNT(*),
                        COALESCE(SUM(CASE WHEN rc > 0 THEN 1 ELSE 0 END), 0) FROM {m}"""
-        ).fetchone()
+        )
         return int(n1), int(n2), int(nu), int(nu_ref)
 
     def value_counts(self, m: str) -> tuple[list[Any], np.ndarray, np.ndarray]:
-        rows = self.con.execute(f"SELECT v, rc, cc FROM {m}").fetchall()
+        rows = self.run.rows(f"SELECT v, rc, cc FROM {m}")
         keys = [r[0] for r in rows]
         return (
             keys,
@@ -388,7 +476,7 @@ class _Engine:
 
     def ecdf_stats(self, m: str, n1: int, n2: int) -> dict[str, float]:
         """KS extreme points and the Wasserstein-1 integral over the merged distinct values."""
-        row = self.con.execute(
+        row = self.one(
             f"""
             WITH cum AS (
                 SELECT v,
@@ -409,7 +497,7 @@ class _Engine:
                    MIN(v), MAX(v)
             FROM d
             """
-        ).fetchone()
+        )
         keys = ("max", "max_cr", "max_cu", "min", "min_cr", "min_cu", "w1", "lo", "hi")
         return dict(zip(keys, row, strict=True))
 
@@ -417,7 +505,7 @@ class _Engine:
         """Population std of the reference (two passes, like numpy's np.std)."""
         return float(
             _scalar(
-                self.con,
+                self.run,
                 f"""
                 WITH mu AS (SELECT SUM(rc * v) / SUM(rc) AS mean FROM {m} WHERE rc > 0)
                 SELECT SQRT(SUM(rc * (v - mu.mean) * (v - mu.mean)) / SUM(rc))
@@ -431,9 +519,7 @@ class _Engine:
         k = len(edges) - 1
         terms = " + ".join(f"CASE WHEN v >= {_lit(e)} THEN 1 ELSE 0 END" for e in edges[1:-1])
         bin_expr = f"LEAST({k - 1}, {terms})" if terms else "0"
-        rows = self.con.execute(
-            f"SELECT {bin_expr} AS b, SUM(rc), SUM(cc) FROM {m} GROUP BY 1"
-        ).fetchall()
+        rows = self.run.rows(f"SELECT {bin_expr} AS b, SUM(rc), SUM(cc) FROM {m} GROUP BY 1")
         ref = np.zeros(k, dtype=np.int64)
         cur = np.zeros(k, dtype=np.int64)
         for b, rc, cc in rows:
@@ -442,7 +528,7 @@ class _Engine:
         return ref, cur
 
     def drop(self, m: str) -> None:
-        self.con.execute(f"DROP TABLE IF EXISTS {m}")
+        self.run.drop_temp(m)
 
 
 def _category_histogram(keys: list[Any], rc: np.ndarray, cc: np.ndarray) -> Histogram:
@@ -507,7 +593,7 @@ def _one_feature(
                 value = float(e["w1"]) / max(eng.reference_std(m), 0.001)
         else:
             if col.kind == "numeric":
-                lo, hi = eng.con.execute(f"SELECT MIN(v), MAX(v) FROM {m}").fetchone()
+                lo, hi = eng.one(f"SELECT MIN(v), MAX(v) FROM {m}")
             keys, rc, cc = eng.value_counts(m)
             cache["vc"] = (keys, rc, cc)
             if small:
@@ -574,7 +660,7 @@ def _one_feature(
 
 
 def compute_drift(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     reference: str,
     current: str,
     columns: Sequence[str] | None = None,
@@ -588,8 +674,9 @@ def compute_drift(
 ) -> DriftResult:
     """Per-feature drift of ``current`` against ``reference`` (Evidently DataDriftPreset rules).
 
-    ``reference``/``current`` are SQL relation expressions for ``con``: a table name,
-    ``read_parquet('x.parquet')`` or a parenthesised subquery.  ``columns`` defaults to every
+    ``con`` is a DuckDB connection or a SparkSession. ``reference``/``current`` are SQL relation
+    expressions for it (in DuckDB's dialect; transpiled for Spark): a table name,
+    ``read_parquet('x.parquet')`` (DuckDB) or a parenthesised subquery.  ``columns`` defaults to every
     column of ``current`` that ``reference`` also has and whose type is numeric, string or
     boolean.  Column kinds are inferred like Evidently (floats numeric, integers categorical when
     the current data has <= 10 distinct values, strings/booleans categorical); ``categorical``
@@ -600,8 +687,9 @@ def compute_drift(
     if not 0 <= drift_share <= 1:
         raise DriftError(f"drift_share must be within [0, 1], got {drift_share}")
     thr = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-    ref_schema = _schema(con, reference, "reference")
-    cur_schema = _schema(con, current, "current")
+    run = _runner(con)
+    ref_schema = _schema(run, reference, "reference")
+    cur_schema = _schema(run, current, "current")
     forced_cat = set(categorical or ())
     forced_num = set(numerical or ())
     both = forced_cat & forced_num
@@ -643,8 +731,8 @@ def compute_drift(
     if not names:
         raise DriftError("no columns to compare")
 
-    n_reference = int(_scalar(con, f"SELECT COUNT(*) FROM {reference} AS _src"))
-    n_current = int(_scalar(con, f"SELECT COUNT(*) FROM {current} AS _src"))
+    n_reference = int(_scalar(run, f"SELECT COUNT(*) FROM {reference} AS _src"))
+    n_current = int(_scalar(run, f"SELECT COUNT(*) FROM {current} AS _src"))
     if n_reference == 0:
         raise DriftError("the reference data is empty")
     if n_current == 0:
@@ -662,7 +750,7 @@ def compute_drift(
         elif ct in _FLOAT_TYPES or ct == "decimal":
             kind = "numeric" if rt in _NUMERIC_TYPES else "categorical"
         elif ct in _INT_TYPES:
-            n_distinct = _scalar(con, f"SELECT COUNT(DISTINCT {_q(name)}) FROM {current} AS _src")
+            n_distinct = _scalar(run, f"SELECT COUNT(DISTINCT {_q(name)}) FROM {current} AS _src")
             numeric_ok = rt in _NUMERIC_TYPES
             kind = (
                 "numeric"
@@ -677,7 +765,7 @@ def compute_drift(
             )
         specs.append(_column_spec(name, kind, rt, ct))
 
-    eng = _Engine(con, reference, current)
+    eng = _Engine(run, reference, current)
     features: list[FeatureDrift] = []
     histograms: dict[str, Histogram] = {}
     skipped: dict[str, str] = {}

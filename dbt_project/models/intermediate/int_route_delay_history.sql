@@ -67,7 +67,7 @@ history as (
     left join route_days as h
         on  h.origin = t.origin
         and h.dest = t.dest
-        and h.flight_date >= cast({{ dbt.dateadd('day', -lookback, 't.flight_date') }} as date)
+        and h.flight_date >= {{ date_add_days('t.flight_date', -lookback) }}
         and h.flight_date < t.flight_date
     group by t.origin, t.dest, t.flight_date
 

@@ -3,9 +3,11 @@
 import dagster as dg
 
 from mlops_assets import schema
+from mlops_assets.engine import engine_kind, fetch_rows, is_spark
+from mlops_assets.features import build
 from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
-from mlops_assets.warehouse_sql import content_hash, replace_rows
+from mlops_assets.warehouse_sql import content_hash, content_hash_spark
 
 FEATURES_CODE_VERSION = "features-v1"
 CONTRACT_CODE_VERSION = "contract-v1"
@@ -13,19 +15,8 @@ MAX_FAILED_SHARE = 0.01
 """Above this share of failing rows the check fails with ERROR severity and blocks downstream;
 at or below it, it fails with WARN: the bad rows are quarantined and downstream reads the rest."""
 
-_INT_COLUMNS = {"sched_hour", "day_of_week", "month"}
-
-
-def features_select_sql() -> str:
-    """The feature table's columns from the dbt mart, cast to the contract's types."""
-    cols = ["CAST(flight_id AS VARCHAR) AS flight_id", "CAST(flight_date AS DATE) AS flight_date",
-            "CAST(sched_dep_ts AS TIMESTAMP) AS sched_dep_ts"]
-    for c in schema.NUMERIC_FEATURES:
-        cols.append(f"CAST({c} AS {'INTEGER' if c in _INT_COLUMNS else 'DOUBLE'}) AS {c}")
-    cols += [f"CAST({c} AS VARCHAR) AS {c}" for c in schema.CATEGORICAL_FEATURES]
-    cols += ["CAST(arr_delay AS DOUBLE) AS arr_delay", "CAST(is_cancelled AS BOOLEAN) AS is_cancelled",
-             "CAST(is_delayed AS BOOLEAN) AS is_delayed"]
-    return f"SELECT {', '.join(cols)} FROM {schema.FCT_FLIGHTS} WHERE flight_date = CAST(? AS DATE)"
+# the SELECT lives in mlops_assets/features/build.py (engine-neutral); kept importable here
+features_select_sql = build.features_select_sql
 
 
 @dg.asset(
@@ -33,7 +24,7 @@ def features_select_sql() -> str:
     partitions_def=daily_partitions,
     deps=[dg.AssetKey("fct_flights")],
     code_version=FEATURES_CODE_VERSION,
-    kinds={"duckdb"},
+    kinds={engine_kind()},
     pool=WAREHOUSE_POOL,
     automation_condition=follow_upstream(),
     metadata={"table": schema.FEATURES_TABLE},
@@ -41,14 +32,15 @@ def features_select_sql() -> str:
 def flight_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Model inputs known at scheduling time, plus the label, for one day (features.flight_features)."""
     day = context.partition_key
-    sql = features_select_sql()
-    with warehouse.connect() as con:
-        n = replace_rows(con, schema.FEATURES_TABLE, f"flight_date = DATE '{day}'", sql, [day])
-        digest = content_hash(con, f"SELECT * FROM {schema.FEATURES_TABLE} WHERE flight_date = DATE '{day}'")
-        labelled = con.execute(
+    part = f"SELECT * FROM {schema.FEATURES_TABLE} WHERE flight_date = DATE '{day}'"
+    with warehouse.handle() as con:  # DuckDB connection or SparkSession (MLOPS_ENGINE)
+        n = build.write_features(con, day)
+        digest = content_hash_spark(con, part) if is_spark(con) else content_hash(con, part)
+        labelled = fetch_rows(
+            con,
             f"SELECT count(is_delayed), avg(CAST(is_delayed AS DOUBLE)) FROM {schema.FEATURES_TABLE} "
-            f"WHERE flight_date = DATE '{day}'"
-        ).fetchone()
+            f"WHERE flight_date = DATE '{day}'",
+        )[0]
     if n == 0:
         raise dg.Failure(f"no flights in {schema.FCT_FLIGHTS} for {day}: materialize fct_flights for it first")
     return dg.MaterializeResult(
@@ -71,7 +63,7 @@ def feature_contract(context: dg.AssetCheckExecutionContext, warehouse: Warehous
     op_ctx = context.op_execution_context
     day = op_ctx.partition_key if op_ctx.has_partition_key else None
     where = partition_where(day) if day else None
-    with warehouse.connect() as con:
+    with warehouse.handle() as con:
         result = contract.validate_features(con, schema.FEATURES_TABLE, where=where)
         quarantined = contract.quarantine_failures(
             con, result, partition_key=day or "all", run_id=op_ctx.run_id

