@@ -40,7 +40,8 @@ def _bin(name: str) -> str:
 
 
 def _env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_WAREHOUSE", "MLFLOW_TRACKING_URI")}
+    drop = ("MLOPS_WAREHOUSE", "MLFLOW_TRACKING_URI", "PYTHONDONTWRITEBYTECODE")  # see run.child_env
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(MLOPS_DATA_DIR=str(root), DAGSTER_HOME=str(root / "dagster_home"))
     return env
 
