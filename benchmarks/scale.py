@@ -27,7 +27,7 @@ import duckdb
 from mlops_assets.core.featurelike import feature_like_sql
 from mlops_assets.core.flightdata import read_dataset
 
-CHUNK_ROWS = 2_000_000
+CHUNK_ROWS = 1_000_000  # one Parquet part and one progress-bar step each
 
 # the output columns, in features.flight_features order (KEY + FEATURE + LABEL)
 _OUT_COLUMNS = (
@@ -79,14 +79,20 @@ def generate(
     seed: int = 0,
     chunk_rows: int = CHUNK_ROWS,
     quiet: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Path:
-    """Write ``rows`` resampled feature rows as Parquet parts under ``out`` (replaced)."""
+    """Write ``rows`` resampled feature rows as Parquet parts under ``out`` (replaced).
+
+    ``con``: a ``base_connection(months)`` to reuse (left open); by default one is made.
+    """
     t0 = time.perf_counter()
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    con = base_connection(months)
+    own = con is None
+    if own:
+        con = base_connection(months)
     n_base = con.execute("SELECT count(*) FROM _sel").fetchone()[0]
     if not quiet:
         print(
@@ -115,10 +121,19 @@ def generate(
         done = hi
         part += 1
         if not quiet:
-            el = time.perf_counter() - t0
-            print(f"[scale] {done:,}/{rows:,} rows ({100 * done / rows:.0f}%) {el:.1f}s", flush=True)
-    con.close()
+            progress(done, rows, time.perf_counter() - t0)
+    if own:
+        con.close()
     return out
+
+
+def progress(done: int, total: int, elapsed: float, width: int = 30) -> None:
+    """One progress-bar line per chunk: bar, rows, percent, elapsed and estimated time left."""
+    frac = done / total if total else 1.0
+    bar = "#" * round(width * frac) + "." * (width - round(width * frac))
+    eta = elapsed / frac - elapsed if frac else float("nan")
+    print(f"[scale] [{bar}] {done:,}/{total:,} rows {100 * frac:3.0f}%  {elapsed:.1f}s, "
+          f"~{eta:.0f}s left", flush=True)  # fmt: skip
 
 
 def _prefixed() -> str:
