@@ -425,10 +425,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def add(bench: str, impl: str, size: str, s: dict, note: str = "") -> None:
         results["runs"].append({"benchmark": bench, "impl": impl, "size": size, **s, "note": note})
+        peak = "-" if s["peak_rss_mb"] is None else f"{s['peak_rss_mb']:.0f}"
         rows.append([bench, impl, size, f"{s['wall_s']:.2f}", f"{s['op_s']:.2f}",
-                     f"{s['load_s']:.2f}", f"{s['peak_rss_mb']:.0f}", note])  # fmt: skip
+                     f"{s['load_s']:.2f}", peak, note])  # fmt: skip
         print(f"  {bench:9} {impl:10} {size:10} wall {s['wall_s']:7.2f}s  op {s['op_s']:7.2f}s  "
-              f"load {s['load_s']:6.2f}s  peak {s['peak_rss_mb']:7.0f} MB  {note}", flush=True)  # fmt: skip
+              f"load {s['load_s']:6.2f}s  peak {peak:>7} MB  {note}", flush=True)  # fmt: skip
 
     large = a.large
     if "drift" in only:
@@ -589,7 +590,7 @@ def bench_sensor(a, add, results: dict) -> None:
     results["sensor"] = r
     tot, sen, lau, run = r["total_s"], r["sensor_s"], r["launch_s"], r["run_s"]
     add("sensor", "daemon", f"{trials} files",
-        {"wall_s": tot["median"], "op_s": run["median"], "load_s": lau["median"], "peak_rss_mb": float("nan")},
+        {"wall_s": tot["median"], "op_s": run["median"], "load_s": lau["median"], "peak_rss_mb": None},
         f"landing->materialized median {tot['median']:.1f}s, max {tot['max']:.1f}s; parts (median/max): "
         f"sensor tick {sen['median']:.1f}/{sen['max']:.1f}s, queue+launch {lau['median']:.1f}/{lau['max']:.1f}s, "
         f"run {run['median']:.1f}/{run['max']:.1f}s")  # fmt: skip
