@@ -50,8 +50,8 @@ test: env-dev  ## the test suite (what CI runs)
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest -q tests
 
-bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set
-	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
+bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set; BENCH_ARGS="--only transform,sensor --noisy"
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE $(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(BENCH_ARGS)
 
 lint: env-dev
 	$(BIN)/ruff check mlops_assets tests

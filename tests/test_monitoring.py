@@ -20,6 +20,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from mlops_assets import schema
+from mlops_assets.core.featurelike import feature_like_sql
 from mlops_assets.core.flightdata import read_dataset
 from mlops_assets.defs.monitoring import retrain
 from mlops_assets.defs.monitoring.assets import days_where, drift_report, model_performance
@@ -48,54 +49,10 @@ JULY_DAY = "2013-07-15"  # a summer day: temperatures far from March's
 # ----------------------------------------------------------------------------- fixtures
 
 
-FEATURES_SQL = f"""
-CREATE SCHEMA IF NOT EXISTS features;
-CREATE TABLE flights_d AS
-  SELECT *, make_date(year::INT, month::INT, day::INT) AS flight_date FROM fl;
-CREATE TABLE route_daily AS
-  SELECT origin, dest, flight_date, count(*) AS n,
-         count(arr_delay) AS nl, count(*) FILTER (arr_delay > 15) AS nd,
-         sum(arr_delay) AS sad
-  FROM flights_d GROUP BY ALL;
-CREATE TABLE route_hist AS
-  SELECT origin, dest, flight_date,
-    sum(n) OVER w AS n28, sum(nl) OVER w AS nl28, sum(nd) OVER w AS nd28, sum(sad) OVER w AS sad28
-  FROM route_daily
-  WINDOW w AS (PARTITION BY origin, dest ORDER BY flight_date
-               RANGE BETWEEN INTERVAL 28 DAYS PRECEDING AND INTERVAL 1 DAY PRECEDING);
-CREATE TABLE {schema.FEATURES_TABLE} AS
-SELECT
-  f.carrier || '-' || f.flight || '-' || f.origin || '-' || strftime(f.flight_date, '%Y%m%d')
-    || '-' || row_number() OVER () AS flight_id,
-  f.flight_date,
-  make_timestamp(f.year::INT, f.month::INT, f.day::INT, f.hour::INT, f.minute::INT, 0.0)
-    AS sched_dep_ts,
-  f.hour::INTEGER AS sched_hour,
-  (isodow(f.flight_date) - 1)::INTEGER AS day_of_week,
-  f.month::INTEGER AS month,
-  f.distance::DOUBLE AS distance,
-  (2013 - p.year)::DOUBLE AS plane_age,
-  p.seats::DOUBLE AS seats,
-  w.temp::DOUBLE AS temp, w.dewp::DOUBLE AS dewp, w.humid::DOUBLE AS humid,
-  w.wind_dir::DOUBLE AS wind_dir, w.wind_speed::DOUBLE AS wind_speed,
-  w.wind_gust::DOUBLE AS wind_gust, w.precip::DOUBLE AS precip,
-  w.pressure::DOUBLE AS pressure, w.visib::DOUBLE AS visib,
-  coalesce(h.n28, 0)::DOUBLE AS route_flights_28d,
-  (h.nd28 / nullif(h.nl28, 0))::DOUBLE AS route_delay_rate_28d,
-  (h.sad28 / nullif(h.nl28, 0))::DOUBLE AS route_mean_arr_delay_28d,
-  f.carrier, f.origin, f.dest,
-  f.arr_delay::DOUBLE AS arr_delay,
-  f.dep_time IS NULL AS is_cancelled,
-  CASE WHEN f.arr_delay IS NULL THEN NULL ELSE f.arr_delay > 15 END AS is_delayed
-FROM flights_d AS f
-LEFT JOIN route_hist AS h USING (origin, dest, flight_date)
-LEFT JOIN wx AS w ON w.origin = f.origin AND w.year = f.year AND w.month = f.month
-  AND w.day = f.day AND w.hour = f.hour
-LEFT JOIN pl AS p ON p.tailnum = f.tailnum
-WHERE (f.flight_date >= DATE '{FEATURE_DAYS[0]}' AND f.flight_date < DATE '{FEATURE_DAYS[1]}')
-   OR f.flight_date = DATE '{JULY_DAY}';
-DROP TABLE flights_d; DROP TABLE route_daily; DROP TABLE route_hist;
-"""
+FEATURES_WHERE = (
+    f"(f.flight_date >= DATE '{FEATURE_DAYS[0]}' AND f.flight_date < DATE '{FEATURE_DAYS[1]}')"
+    f" OR f.flight_date = DATE '{JULY_DAY}'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +61,17 @@ def template_warehouse(tmp_path_factory):
     path = tmp_path_factory.mktemp("wh") / "template.duckdb"
     flights = read_dataset("flights")
     flights = flights[flights["month"].isin([1, 2, 3, 7])]
-    weather = read_dataset("weather").drop_duplicates(["origin", "year", "month", "day", "hour"])
-    planes = read_dataset("planes")[["tailnum", "year", "seats"]]
+    weather = read_dataset("weather")
+    planes = read_dataset("planes")
     with duckdb.connect(str(path)) as con:
         con.register("fl", flights)
         con.register("wx", weather)
         con.register("pl", planes)
-        con.execute(FEATURES_SQL)
+        con.execute("CREATE SCHEMA IF NOT EXISTS features")
+        con.execute(
+            f"CREATE TABLE {schema.FEATURES_TABLE} AS "
+            + feature_like_sql("fl", "wx", "pl", where=FEATURES_WHERE)
+        )
         ensure_quarantine_table(con)
         cols = [r[0] for r in con.execute(f"DESCRIBE {schema.FEATURES_TABLE}").fetchall()]
     assert cols == [*schema.KEY_COLUMNS, *schema.FEATURE_COLUMNS, *schema.LABEL_COLUMNS]
