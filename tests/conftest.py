@@ -12,7 +12,9 @@ import pytest
 from mlops_assets.settings import Settings, reload_settings
 
 ENV_VARS = ("MLOPS_DATA_DIR", "MLOPS_WAREHOUSE", "DAGSTER_HOME", "MLFLOW_TRACKING_URI",
-            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK")
+            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK",
+            "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME",
+            "DAGSTER_PG_PASSWORD")
 
 
 @dataclass
@@ -61,11 +63,12 @@ class PipelineRun:
 
 
 @contextmanager
-def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW):
+def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW, env: dict | None = None):
     """The whole graph run once on real days in its own data folder, for a module's tests.
 
     The instance is the data folder's own (``DAGSTER_HOME`` with our dagster.yaml), so the
-    ``mlops`` commands, which open ``DagsterInstance.get()``, see the same runs.
+    ``mlops`` commands, which open ``DagsterInstance.get()``, see the same runs. ``env`` adds
+    environment variables (e.g. PostgreSQL storage for the instance and MLflow).
     """
     import os
 
@@ -81,6 +84,8 @@ def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW):
             for var in ENV_VARS:
                 mp.delenv(var, raising=False)
             mp.setenv("MLOPS_DATA_DIR", str(base / "data"))
+            for var, value in (env or {}).items():
+                mp.setenv(var, value)
             settings = reload_settings()
             settings.ensure_dirs()
             write_instance_yaml(settings)

@@ -68,6 +68,8 @@ def test_compose_instance_config_matches_dagster_schema(tmp_path):
     pg = config["storage"]["postgres"]["postgres_db"]
     assert set(pg) >= {"username", "password", "hostname", "db_name"}
     assert pg["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+    # the locked driver is psycopg2; SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3
+    assert pg["scheme"] == "postgresql+psycopg2"
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["concurrency"]["runs"]["max_concurrent_runs"] > 0
@@ -108,7 +110,8 @@ def test_compose_services_and_secrets():
     mlflow_cmd = " ".join(services["mlflow"]["command"])
     assert "mlflow server" in mlflow_cmd
     assert "--artifacts-destination /data/mlflow/artifacts" in mlflow_cmd
-    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://")
+    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith(
+        "postgresql+psycopg2://")
     # passwords only by required interpolation from the environment
     text = COMPOSE_FILE.read_text()
     assert "${POSTGRES_PASSWORD:?" in text
@@ -174,6 +177,7 @@ def test_helm_rendered_instance_config_is_accepted_by_dagster(tmp_path):
             "db_name": pg["postgresqlDatabase"],
             "port": pg["service"]["port"],
             "params": pg.get("postgresqlParams", {}),
+            "scheme": pg["postgresqlScheme"],
         }}},
         "run_coordinator": coordinator,
         "concurrency": {
@@ -376,3 +380,14 @@ def test_scripts_are_executable_bash():
         text = path.read_text()
         assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
         subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_postgres_mode_instance_config_matches_dagster_schema_and_holds_no_password(tmp_path):
+    settings = _from_env({"MLOPS_DATA_DIR": str(tmp_path / "data"), "DAGSTER_PG_HOST": "db",
+                          "DAGSTER_PG_PASSWORD": "not-in-the-file", "DAGSTER_PG_PORT": "6543"})
+    config = instance_config(settings)
+    _validate_instance(config)
+    pg = config["storage"]["postgres"]["postgres_db"]
+    assert pg["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+    assert pg["port"] == 6543 and pg["hostname"] == "db" and pg["scheme"] == "postgresql+psycopg2"
+    assert "not-in-the-file" not in yaml.safe_dump(config)
