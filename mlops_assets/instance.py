@@ -14,7 +14,6 @@ import yaml
 from mlops_assets.resources import WAREHOUSE_POOL
 from mlops_assets.settings import Settings, get_settings
 
-
 PASSWORD_ENV = "DAGSTER_PG_PASSWORD"
 
 

@@ -23,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -236,9 +235,8 @@ def test_no_file_the_platform_wrote_holds_the_password(pg, ran_on_pg):
     assert db["port"] == pg.port and db["username"] == USER
     leaked = []
     for path in run.settings.data_dir.rglob("*"):
-        if path.is_file() and path.stat().st_size < 50_000_000:
-            if pg.password.encode() in path.read_bytes():
-                leaked.append(str(path))
+        if path.is_file() and path.stat().st_size < 50_000_000 and pg.password.encode() in path.read_bytes():
+            leaked.append(str(path))
     assert not leaked, leaked
 
 
