@@ -14,7 +14,6 @@ Tests 2 and 3 share one module-scoped pipeline run (9 real days, short window 6 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
