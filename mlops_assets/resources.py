@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -43,8 +44,8 @@ class WarehouseResource(dg.ConfigurableResource):
         ``int_route_delay_history`` committed and before ``fct_flights`` did would leave the
         warehouse half way. On DuckDB, dbt builds into a private copy of the warehouse file
         (the profile's ``MLOPS_WAREHOUSE`` points at it); when the block ends without error the
-        copy replaces the warehouse with one atomic ``os.replace`` (same folder, same file system). A killed or failed run
-        leaves the warehouse exactly as it was; its copy is removed by the next run. This is
+        copy replaces the warehouse with one atomic ``os.replace`` (same file system). A killed
+        or failed run leaves the warehouse exactly as it was; its copy is removed by the next run. This is
         safe because the caller holds the ``duckdb_warehouse`` pool slot (limit 1), so nobody
         else writes the file meanwhile. Other engines (Spark) replace partitions atomically
         themselves: there the block just points dbt at the warehouse.
@@ -76,6 +77,8 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             export_for_subprocesses(warehouse_path=target)
             _remove_duckdb_files(shadow)
+            with contextlib.suppress(OSError):
+                shadow.parent.rmdir()
 
     @contextmanager
     def connect_path(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
