@@ -1,4 +1,9 @@
-"""The embedded default Dagster instance: ``$DAGSTER_HOME/dagster.yaml`` on SQLite."""
+"""The Dagster instance: ``$DAGSTER_HOME/dagster.yaml`` on SQLite (embedded default) or PostgreSQL.
+
+PostgreSQL mode (``DAGSTER_PG_HOST`` set, see :mod:`mlops_assets.settings`): host, port,
+database and user are written as they are; the password is an ``env: DAGSTER_PG_PASSWORD``
+lookup that Dagster resolves in each process, so it is never written to dagster.yaml.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,20 @@ import yaml
 from mlops_assets.resources import WAREHOUSE_POOL
 from mlops_assets.settings import Settings, get_settings
 
+PASSWORD_ENV = "DAGSTER_PG_PASSWORD"
+
+
+def storage_config(settings: Settings) -> dict:
+    if settings.dagster_postgres:
+        db = {**settings.dagster_postgres, "password": {"env": PASSWORD_ENV}}
+        return {"postgres": {"postgres_db": db}}
+    return {"sqlite": {"base_dir": str(settings.dagster_home / "storage")}}
+
 
 def instance_config(settings: Settings) -> dict:
     home = settings.dagster_home
     return {
-        "storage": {"sqlite": {"base_dir": str(home / "storage")}},
+        "storage": storage_config(settings),
         "local_artifact_storage": {
             "module": "dagster._core.storage.root",
             "class": "LocalArtifactStorage",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -64,6 +67,58 @@ class WarehouseResource(dg.ConfigurableResource):
         export_for_subprocesses(warehouse_path=self.path)
 
     @contextmanager
+    def dbt_build(self) -> Iterator[Path]:
+        """Run one dbt invocation inside this block: all of its models land, or none do.
+
+        dbt commits model by model, so a run killed (or failing) after
+        ``int_route_delay_history`` committed and before ``fct_flights`` did would leave the
+        warehouse half way. On DuckDB, dbt builds into a private copy of the warehouse file
+        (the profile's ``MLOPS_WAREHOUSE`` points at it); when the block ends without error the
+        copy replaces the warehouse with one atomic ``os.replace`` (same file system). A killed
+        or failed run leaves the warehouse exactly as it was; its copy is removed by the next run. This is
+        safe because the caller holds the ``duckdb_warehouse`` pool slot (limit 1), so nobody
+        else writes the file meanwhile. Other engines (Spark) replace partitions atomically
+        themselves: there the block just points dbt at the warehouse.
+        """
+        target = Path(self.path)
+        if get_settings().dbt_target != "duckdb":
+            self.export_for_dbt()
+            yield target
+            return
+        # same file name in a sibling folder: DuckDB names the catalog after the file, and the
+        # views dbt creates refer to it ("warehouse"."staging"...), so it must not change
+        shadow = target.parent / ".dbt-build" / target.name
+        shadow.parent.mkdir(exist_ok=True)
+        _remove_duckdb_files(shadow)
+        if target.exists():
+            with self.connect() as con:
+                con.execute("CHECKPOINT")  # everything in the main file: no WAL left behind
+            if _wal(target).exists():
+                raise RuntimeError(f"{_wal(target)} still exists after CHECKPOINT; not copying {target}")
+            shutil.copyfile(target, shadow)
+        export_for_subprocesses(warehouse_path=shadow)
+        try:
+            yield shadow
+            with self.connect_path(shadow) as con:
+                con.execute("CHECKPOINT")
+            _fsync(shadow)
+            os.replace(shadow, target)
+            _fsync(target.parent)
+        finally:
+            export_for_subprocesses(warehouse_path=target)
+            _remove_duckdb_files(shadow)
+            with contextlib.suppress(OSError):
+                shadow.parent.rmdir()
+
+    @contextmanager
+    def connect_path(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = open_duckdb(str(path), timeout_s=self.lock_timeout_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.is_spark:
             raise RuntimeError(
@@ -75,6 +130,23 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _remove_duckdb_files(path: Path) -> None:
+    for p in (path, _wal(path)):
+        p.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def open_duckdb(path: str, read_only: bool = False, timeout_s: float = 600.0) -> duckdb.DuckDBPyConnection:

@@ -19,7 +19,19 @@ variable                   meaning                                          defa
 ``MLOPS_SPARK_REMOTE``     Spark Connect URL (``sc://host:15002``): use a   unset
                            cluster instead of an in-process session
 ``MLOPS_FAILURE_WEBHOOK``  URL that run failures are POSTed to              unset
+``DAGSTER_PG_HOST``        Dagster instance on PostgreSQL at this host      unset (SQLite)
+``DAGSTER_PG_PORT``        its port                                         ``5432``
+``DAGSTER_PG_DB``          its database                                     ``dagster``
+``DAGSTER_PG_USERNAME``    its user                                         ``dagster``
+``DAGSTER_PG_PASSWORD``    its password (read by Dagster, never written)    required with a host
 =========================  ===============================================  =====================
+
+Secrets are never written to a file: ``mlops init`` writes ``dagster.yaml`` with
+``env:`` lookups for the PostgreSQL settings, so Dagster reads them from the
+environment of each process. For MLflow on PostgreSQL, give a URI without a
+password (``postgresql+psycopg2://user@host:port/mlflow``; SQLAlchemy 2.1 reads a bare
+``postgresql://`` as psycopg 3, which is not installed) and the password in libpq's
+``PGPASSWORD`` (or a ``~/.pgpass`` file).
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ PROJECT_DIR = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
 ENGINES = ("duckdb", "spark")
+PG_SCHEME = "postgresql+psycopg2"
+"""SQLAlchemy URL scheme for PostgreSQL (Dagster instance, MLflow backend store)."""
 
 
 class SettingsError(ValueError):
@@ -52,6 +66,9 @@ class Settings:
     failure_webhook: str | None
     spark_master: str = "local[*]"
     spark_remote: str | None = None
+    dagster_postgres: dict[str, str | int] | None = None
+    """Dagster instance storage on PostgreSQL (host, port, db_name, username; no password),
+    when ``DAGSTER_PG_HOST`` is set; None: SQLite under DAGSTER_HOME."""
 
     @property
     def landing_dir(self) -> Path:
@@ -138,7 +155,30 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         failure_webhook=env.get("MLOPS_FAILURE_WEBHOOK") or None,
         spark_master=env.get("MLOPS_SPARK_MASTER") or "local[*]",
         spark_remote=env.get("MLOPS_SPARK_REMOTE") or None,
+        dagster_postgres=_dagster_postgres(env),
     )
+
+
+def _dagster_postgres(env: os._Environ[str] | dict[str, str]) -> dict[str, str | int] | None:
+    host = env.get("DAGSTER_PG_HOST")
+    if not host:
+        return None
+    port = env.get("DAGSTER_PG_PORT") or "5432"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"DAGSTER_PG_PORT={port!r} is not a TCP port; allowed: 1 .. 65535")
+    if not env.get("DAGSTER_PG_PASSWORD"):
+        raise SettingsError(
+            "DAGSTER_PG_HOST is set but DAGSTER_PG_PASSWORD is not: the Dagster instance on "
+            "PostgreSQL reads its password from that environment variable"
+        )
+    return {
+        "hostname": host,
+        "port": int(port),
+        "db_name": env.get("DAGSTER_PG_DB") or "dagster",
+        "username": env.get("DAGSTER_PG_USERNAME") or "dagster",
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the locked driver is psycopg2
+        "scheme": PG_SCHEME,
+    }
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from mlops_assets.settings import Settings, reload_settings
 
 ENV_VARS = ("MLOPS_DATA_DIR", "MLOPS_WAREHOUSE", "DAGSTER_HOME", "MLFLOW_TRACKING_URI",
-            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK")
+            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK",
+            "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME",
+            "DAGSTER_PG_PASSWORD")
 
 
 @dataclass
@@ -61,11 +64,12 @@ class PipelineRun:
 
 
 @contextmanager
-def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW):
+def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW, env: dict | None = None):
     """The whole graph run once on real days in its own data folder, for a module's tests.
 
     The instance is the data folder's own (``DAGSTER_HOME`` with our dagster.yaml), so the
-    ``mlops`` commands, which open ``DagsterInstance.get()``, see the same runs.
+    ``mlops`` commands, which open ``DagsterInstance.get()``, see the same runs. ``env`` adds
+    environment variables (e.g. PostgreSQL storage for the instance and MLflow).
     """
     import os
 
@@ -81,6 +85,8 @@ def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW):
             for var in ENV_VARS:
                 mp.delenv(var, raising=False)
             mp.setenv("MLOPS_DATA_DIR", str(base / "data"))
+            for var, value in (env or {}).items():
+                mp.setenv(var, value)
             settings = reload_settings()
             settings.ensure_dirs()
             write_instance_yaml(settings)
@@ -95,3 +101,36 @@ def pipeline_run(base: Path, days=NINE_DAYS, training_config=SHORT_WINDOW):
         os.environ.clear()
         os.environ.update(saved_env)
         reload_settings()
+
+
+VOLATILE_COLUMNS = re.compile(r"(^_loaded_at$|run_id|_at$|^loaded|timestamp$)", re.IGNORECASE)
+"""Columns that differ between two correct runs of the same data (run ids, load times)."""
+
+
+def table_digests(db_path: Path | str, schemas: tuple[str, ...] | None = None) -> dict[str, tuple[int, str]]:
+    """``{schema.table: (rows, sha256 of the sorted rows)}`` of every base table, run-id and
+    load-time columns left out, so two warehouses with the same content compare equal."""
+    import hashlib
+
+    import duckdb
+
+    out: dict[str, tuple[int, str]] = {}
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY ALL"
+        ).fetchall()
+        for schema_name, table in tables:
+            if schemas is not None and schema_name not in schemas:
+                continue
+            cols = [c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                "AND table_name = ? ORDER BY ordinal_position", [schema_name, table]).fetchall()
+                if not VOLATILE_COLUMNS.search(c)]
+            sel = ", ".join(f'"{c}"' for c in cols)
+            rows = con.execute(f'SELECT {sel} FROM "{schema_name}"."{table}" ORDER BY ALL').fetchall()
+            h = hashlib.sha256()
+            for row in rows:
+                h.update(repr(row).encode())
+            out[f"{schema_name}.{table}"] = (len(rows), h.hexdigest())
+    return out

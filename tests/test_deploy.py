@@ -68,6 +68,8 @@ def test_compose_instance_config_matches_dagster_schema(tmp_path):
     pg = config["storage"]["postgres"]["postgres_db"]
     assert set(pg) >= {"username", "password", "hostname", "db_name"}
     assert pg["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+    # the locked driver is psycopg2; SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3
+    assert pg["scheme"] == "postgresql+psycopg2"
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["concurrency"]["runs"]["max_concurrent_runs"] > 0
@@ -108,7 +110,8 @@ def test_compose_services_and_secrets():
     mlflow_cmd = " ".join(services["mlflow"]["command"])
     assert "mlflow server" in mlflow_cmd
     assert "--artifacts-destination /data/mlflow/artifacts" in mlflow_cmd
-    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://")
+    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith(
+        "postgresql+psycopg2://")
     # passwords only by required interpolation from the environment
     text = COMPOSE_FILE.read_text()
     assert "${POSTGRES_PASSWORD:?" in text
@@ -174,6 +177,7 @@ def test_helm_rendered_instance_config_is_accepted_by_dagster(tmp_path):
             "db_name": pg["postgresqlDatabase"],
             "port": pg["service"]["port"],
             "params": pg.get("postgresqlParams", {}),
+            "scheme": pg["postgresqlScheme"],
         }}},
         "run_coordinator": coordinator,
         "concurrency": {
@@ -376,3 +380,74 @@ def test_scripts_are_executable_bash():
         text = path.read_text()
         assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
         subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_postgres_mode_instance_config_matches_dagster_schema_and_holds_no_password(tmp_path):
+    settings = _from_env({"MLOPS_DATA_DIR": str(tmp_path / "data"), "DAGSTER_PG_HOST": "db",
+                          "DAGSTER_PG_PASSWORD": "not-in-the-file", "DAGSTER_PG_PORT": "6543"})
+    config = instance_config(settings)
+    _validate_instance(config)
+    pg = config["storage"]["postgres"]["postgres_db"]
+    assert pg["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+    assert pg["port"] == 6543 and pg["hostname"] == "db" and pg["scheme"] == "postgresql+psycopg2"
+    assert "not-in-the-file" not in yaml.safe_dump(config)
+
+
+# ------------------------------------------------------------------ secrets only from the environment
+
+_WEBHOOK_URL = re.compile(
+    r"https://(hooks\.slack\.com/(services|workflows)|discord(app)?\.com/api/webhooks"
+    r"|[a-z0-9.-]*webhook\.office\.com|outlook\.office\.com/webhook)/\S+",
+    re.IGNORECASE,
+)
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_CONFIG_SUFFIXES = {".yaml", ".yml", ".toml", ".ini", ".cfg", ".env", ".json", ".conf"}
+
+
+def _tracked_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False)
+    if out.returncode != 0:
+        pytest.skip(f"not a git checkout: {out.stderr.decode()[:200]}")
+    return [ROOT / p for p in out.stdout.decode().split("\0") if p]
+
+
+def test_no_secret_in_any_committed_file():
+    """Passwords, webhook URLs and keys come from the environment: none is committed. Tests are
+    left out (they hold fake secrets on purpose, e.g. the scanner's own fixtures)."""
+    files = [p for p in _tracked_files() if p.is_file() and p.relative_to(ROOT).parts[0] != "tests"]
+    assert any(p.name == "docker-compose.yaml" for p in files)
+    problems = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        rel = path.relative_to(ROOT)
+        assert not path.name.startswith(".env"), f"{rel}: an env file is committed"
+        if path.suffix in _CONFIG_SUFFIXES or path.name in ("Dockerfile", ".env"):
+            problems += _plaintext_secrets(path)
+        for n, line in enumerate(text.splitlines(), 1):
+            if _WEBHOOK_URL.search(line) or _PRIVATE_KEY.search(line):
+                problems.append(f"{rel}:{n}: {line.strip()[:120]}")
+            for u in _URL_CREDENTIALS.finditer(line):
+                if not u["pw"].startswith("${"):
+                    problems.append(f"{rel}:{n}: {line.strip()[:120]}")
+    assert not problems, problems
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_secrets_reach_the_platform_only_through_the_environment(tmp_path):
+    """The webhook URL and the PostgreSQL password are read from the environment when used,
+    never copied into what Dagster shows or stores: resource configs and dagster.yaml."""
+    from mlops_assets.definitions import defs
+
+    env = {"MLOPS_DATA_DIR": str(tmp_path / "data"), "DAGSTER_PG_HOST": "db",
+           "DAGSTER_PG_PASSWORD": "pg-secret-value", "MLOPS_FAILURE_WEBHOOK": "https://hook.example/secret-path"}
+    settings = _from_env(env)
+    assert settings.failure_webhook == env["MLOPS_FAILURE_WEBHOOK"]  # read from the environment
+    dumped = yaml.safe_dump(instance_config(settings))
+    assert "pg-secret-value" not in dumped and "DAGSTER_PG_PASSWORD" in dumped
+    # resources carry paths and the dbt target only: no credential field to leak into the UI
+    for name, resource in (defs.resources or {}).items():
+        fields = {k.lower() for k in getattr(resource, "model_fields", {})}
+        assert not any(w in f for f in fields for w in ("password", "secret", "token", "webhook")), name

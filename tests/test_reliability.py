@@ -2,6 +2,8 @@
 configuration do to the platform -- on real components, real days.
 
 * a raw load killed with SIGKILL mid-transaction leaves the partition exactly as it was;
+* a dbt run killed with SIGKILL (run process and dbt child) in the middle of the incremental
+  models leaves every warehouse table as it was, and the re-run succeeds;
 * training with MLflow unreachable fails naming the tracking URI and leaves the champion alone;
 * a corrupt champion artifact makes flight_predictions fail clearly, predictions untouched;
 * invalid settings / training config are refused with what is allowed.
@@ -12,6 +14,7 @@ Tests 2 and 3 share one module-scoped pipeline run (9 real days, short window 6 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +23,7 @@ import textwrap
 import dagster as dg
 import duckdb
 import pytest
-from conftest import pipeline_run
+from conftest import pipeline_run, table_digests
 
 from mlops_assets import schema
 from mlops_assets.core import landing, rawfiles
@@ -87,6 +90,118 @@ def test_sigkill_during_raw_load_leaves_the_partition_as_it_was(tmp_path):
         # the warehouse is still writable: a normal load succeeds and gives the same rows
         assert rawfiles.load_parsed(con, parsed) == parsed.row_count
         assert con.execute(order, [day]).fetchall() == before
+
+
+# ----------------------------------------------------------------------------- 1b. SIGKILL in dbt
+
+# Loaded into the dbt child only (sitecustomize on its PYTHONPATH): after fct_flights' incremental
+# delete+insert has executed -- int_route_delay_history already built, fct_flights' transaction
+# open -- say so and wait to be killed. Nothing in the platform knows about it.
+_PAUSE_IN_DBT = """
+import os, sys, time
+if os.path.basename(sys.argv[0] if sys.argv else "") == "dbt":
+    from dbt.adapters.duckdb.environments import local
+
+    _execute = local.DuckDBCursorWrapper.execute
+
+    def execute(self, sql, bindings=None):
+        out = _execute(self, sql, bindings)
+        if "insert into" in sql.lower() and '"fct_flights"' in sql and "__dbt_tmp" in sql:
+            with open(os.environ["MLOPS_TEST_PAUSED"], "w") as fh:
+                fh.write(str(os.getpid()))
+            time.sleep(300)
+        return out
+
+    local.DuckDBCursorWrapper.execute = execute
+"""
+
+_RUN_DBT = """
+import sys, dagster as dg
+from mlops_assets.definitions import defs
+from mlops_assets.resources import default_resources
+with dg.DagsterInstance.ephemeral() as instance:
+    r = dg.materialize([*defs.assets], selection=["int_route_delay_history", "fct_flights"],
+                       partition_key=sys.argv[1], instance=instance, resources=default_resources(),
+                       raise_on_error=False)
+print("finished", r.success, flush=True)
+"""
+
+
+def _wait_for(path, proc, timeout_s: float, log) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"dbt never reached fct_flights' insert (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
+
+
+def test_sigkill_during_dbt_incremental_build_leaves_the_warehouse_as_it_was(platform, tmp_path):
+    """Days 1-3 are modelled; day 4 is loaded raw; a dbt run for day 4 is killed (SIGKILL, the
+    run process and its dbt child) while fct_flights' transaction is open, after
+    int_route_delay_history was built. Every table is as before; the re-run succeeds."""
+    days = DAYS[:4]
+    landing.replay(platform.settings.landing_dir, days)
+    assets = [*__import__("mlops_assets.definitions", fromlist=["defs"]).defs.assets]
+
+    def run(selection, **kw):
+        r = dg.materialize(assets, selection=selection, instance=platform.instance,
+                           resources=platform.resources, raise_on_error=False, **kw)
+        assert r.success, _error_text(r)
+        return r
+
+    wh = platform.settings.warehouse_path
+    with duckdb.connect(str(wh)) as con:  # the raw layer, loaded directly (not under test here)
+        for f in sorted(platform.settings.landing_dir.rglob("*.csv")):
+            dataset = f.parent.name if f.parent.name != "reference" else f.stem
+            rawfiles.load_parsed(con, rawfiles.parse_csv(f, dataset))
+    run(["stg_flights", "stg_weather", "stg_planes", "stg_airports", "stg_airlines"])
+    run(["int_route_delay_history", "fct_flights"],
+        tags={"dagster/asset_partition_range_start": days[0].isoformat(),
+              "dagster/asset_partition_range_end": days[2].isoformat()})
+    before = table_digests(wh)
+    assert before["marts.fct_flights"][0] > 0 and before["intermediate.int_route_delay_history"][0] > 0
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE_IN_DBT)
+    paused = tmp_path / "paused"
+    log = tmp_path / "run.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+           "MLOPS_TEST_PAUSED": str(paused)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", _RUN_DBT, days[3].isoformat()], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    dbt_pid = None
+    try:
+        dbt_pid = int(_wait_for(paused, proc, 180, log))
+        os.kill(dbt_pid, signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        if dbt_pid is not None:
+            try:
+                os.kill(dbt_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert "finished" not in log.read_text()
+
+    after = table_digests(wh)
+    assert after == before
+    # the re-run succeeds and brings day 4 in, the first three days unchanged
+    run(["int_route_delay_history", "fct_flights"], partition_key=days[3].isoformat())
+    with duckdb.connect(str(wh), read_only=True) as con:
+        per_day = dict(con.execute(f"SELECT flight_date, count(*) FROM {schema.FCT_FLIGHTS} GROUP BY 1").fetchall())
+        raw_per_day = dict(con.execute(
+            f"SELECT {schema.PARTITION_COLUMN}, count(*) FROM {schema.RAW_FLIGHTS} GROUP BY 1").fetchall())
+    assert per_day == raw_per_day and set(per_day) == set(days)
 
 
 # ----------------------------------------------------------------------------- shared run

@@ -60,8 +60,9 @@ def dbt_staging_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """Views over the raw tables: rename, cast, dedupe; dbt tests run as asset checks."""
-    warehouse.export_for_dbt()
-    yield from dbt.cli(["build"], context=context).stream()
+    with warehouse.dbt_build():  # all models of the invocation land, or none
+        events = list(dbt.cli(["build"], context=context).stream())
+    yield from events
 
 
 @dbt_assets(
@@ -78,8 +79,13 @@ def dbt_daily_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """Incremental models rebuilt for the partition window (dbt vars min_date / max_date)."""
-    warehouse.export_for_dbt()
     window = context.partition_time_window
     dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
     context.log.info(f"dbt build for {dbt_vars['min_date']} .. {dbt_vars['max_date']} (exclusive)")
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    # A killed or failed run leaves the warehouse as it was: dbt builds into a copy that
+    # replaces the warehouse only when every model and test passed (WarehouseResource.dbt_build).
+    # The events are reported after the swap, so Dagster never records a model the warehouse
+    # does not hold.
+    with warehouse.dbt_build():
+        events = list(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream())
+    yield from events
