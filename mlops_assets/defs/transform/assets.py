@@ -10,6 +10,7 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 
@@ -48,38 +49,49 @@ class MlopsDbtTranslator(DagsterDbtTranslator):
 translator = MlopsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    exclude=INCREMENTAL,
-    dagster_dbt_translator=translator,
-    name="dbt_staging_models",
-    pool=WAREHOUSE_POOL,
-)
-def dbt_staging_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """Views over the raw tables: rename, cast, dedupe; dbt tests run as asset checks."""
-    warehouse.export_for_dbt()
-    yield from dbt.cli(["build"], context=context).stream()
+def build_dbt_assets(project: DbtProject) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """The two dbt asset definitions of ``project`` (the repo's, or a copy in tests).
+
+    Code versions come from each model's SQL checksum in the project's manifest, so a
+    copy with one edited model yields the same graph with that one code version changed.
+    """
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        exclude=INCREMENTAL,
+        dagster_dbt_translator=translator,
+        name="dbt_staging_models",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_staging_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        """Views over the raw tables: rename, cast, dedupe; dbt tests run as asset checks."""
+        warehouse.export_for_dbt()
+        yield from dbt.cli(["build"], context=context).stream()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=INCREMENTAL,
+        dagster_dbt_translator=translator,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        name="dbt_daily_models",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_daily_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        """Incremental models rebuilt for the partition window (dbt vars min_date / max_date)."""
+        warehouse.export_for_dbt()
+        window = context.partition_time_window
+        dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
+        context.log.info(f"dbt build for {dbt_vars['min_date']} .. {dbt_vars['max_date']} (exclusive)")
+        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+
+    return dbt_staging_models, dbt_daily_models
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=INCREMENTAL,
-    dagster_dbt_translator=translator,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    name="dbt_daily_models",
-    pool=WAREHOUSE_POOL,
-)
-def dbt_daily_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """Incremental models rebuilt for the partition window (dbt vars min_date / max_date)."""
-    warehouse.export_for_dbt()
-    window = context.partition_time_window
-    dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
-    context.log.info(f"dbt build for {dbt_vars['min_date']} .. {dbt_vars['max_date']} (exclusive)")
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+dbt_staging_models, dbt_daily_models = build_dbt_assets(dbt_project)
