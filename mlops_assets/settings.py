@@ -16,7 +16,13 @@ variable                   meaning                                          defa
 ``MLOPS_DBT_TARGET``       dbt target in ``dbt_project/profiles.yml``       ``duckdb``
 ``MLOPS_ENGINE``           warehouse engine (``duckdb`` or ``spark``)       ``duckdb``
 ``MLOPS_FAILURE_WEBHOOK``  URL that run failures are POSTed to              unset
+``MLOPS_TRAINING_DAYS``    default training window of ``training_set``      ``28``
+``MLOPS_HOLDOUT_DAYS``     default gate holdout days of ``training_set``    ``3``
 =========================  ===============================================  =====================
+
+The two training defaults apply to every run that gives no ``training_set`` config, i.e. runs
+launched by sensors, schedules and backfills (a short window for demos and the services test);
+run config still overrides them.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Settings:
     dbt_target: str
     engine: str
     failure_webhook: str | None
+    training_days: int = 28
+    holdout_days: int = 3
 
     @property
     def landing_dir(self) -> Path:
@@ -109,7 +117,22 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         dbt_target=env.get("MLOPS_DBT_TARGET") or engine,
         engine=engine,
         failure_webhook=env.get("MLOPS_FAILURE_WEBHOOK") or None,
+        training_days=_positive_int(env, "MLOPS_TRAINING_DAYS", 28, minimum=3),
+        holdout_days=_positive_int(env, "MLOPS_HOLDOUT_DAYS", 3, minimum=1),
     )
+
+
+def _positive_int(env, name: str, default: int, minimum: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} is below the minimum of {minimum}")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -18,10 +18,10 @@ PREDICTIONS_CODE_VERSION = "predictions-v1"
 
 
 class TrainingWindowConfig(dg.Config):
-    window_days: int = 28
-    """Labelled days the model fits on (split by time into train / validation / test)."""
-    holdout_days: int = 3
-    """The most recent labelled days, kept out of training: the gate scores both models on them."""
+    window_days: int = get_settings().training_days
+    """Labelled days the model fits on (split by time into train / validation / test); default MLOPS_TRAINING_DAYS."""
+    holdout_days: int = get_settings().holdout_days
+    """The most recent labelled days, kept out of training: the gate scores both models on them (MLOPS_HOLDOUT_DAYS)."""
     end_date: str | None = None
     """Last day of the holdout window (YYYY-MM-DD); default: the newest day with features."""
 
