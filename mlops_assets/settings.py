@@ -18,6 +18,8 @@ variable                   meaning                                          defa
 ``MLOPS_FAILURE_WEBHOOK``  URL that run failures are POSTed to              unset
 ``MLOPS_TRAINING_DAYS``    default training window of ``training_set``      ``28``
 ``MLOPS_HOLDOUT_DAYS``     default gate holdout days of ``training_set``    ``3``
+``MLOPS_RUN_EXECUTOR``     executor of every run: ``multiprocess`` (a       ``multiprocess``
+                           subprocess per step) or ``in_process``
 =========================  ===============================================  =====================
 
 The two training defaults apply to every run that gives no ``training_set`` config, i.e. runs
@@ -37,6 +39,7 @@ PROJECT_DIR = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
 ENGINES = ("duckdb", "spark")
+RUN_EXECUTORS = ("multiprocess", "in_process")
 
 
 class SettingsError(ValueError):
@@ -55,6 +58,7 @@ class Settings:
     failure_webhook: str | None
     training_days: int = 28
     holdout_days: int = 3
+    run_executor: str = "multiprocess"
 
     @property
     def landing_dir(self) -> Path:
@@ -102,6 +106,11 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         raise SettingsError(
             f"MLOPS_ENGINE={engine!r} is not supported; allowed values: {', '.join(ENGINES)}"
         )
+    run_executor = (env.get("MLOPS_RUN_EXECUTOR") or "multiprocess").strip().lower()
+    if run_executor not in RUN_EXECUTORS:
+        raise SettingsError(
+            f"MLOPS_RUN_EXECUTOR={run_executor!r} is not supported; allowed values: {', '.join(RUN_EXECUTORS)}"
+        )
     mlflow_dir = data_dir / "mlflow"
     return Settings(
         data_dir=data_dir,
@@ -119,6 +128,7 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         failure_webhook=env.get("MLOPS_FAILURE_WEBHOOK") or None,
         training_days=_positive_int(env, "MLOPS_TRAINING_DAYS", 28, minimum=3),
         holdout_days=_positive_int(env, "MLOPS_HOLDOUT_DAYS", 3, minimum=1),
+        run_executor=run_executor,
     )
 
 

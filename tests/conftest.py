@@ -12,7 +12,8 @@ import pytest
 from mlops_assets.settings import Settings, reload_settings
 
 ENV_VARS = ("MLOPS_DATA_DIR", "MLOPS_WAREHOUSE", "DAGSTER_HOME", "MLFLOW_TRACKING_URI",
-            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK")
+            "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK",
+            "MLOPS_TRAINING_DAYS", "MLOPS_HOLDOUT_DAYS", "MLOPS_RUN_EXECUTOR")
 
 
 @dataclass
