@@ -24,6 +24,10 @@ variable                   meaning                                          defa
 ``DAGSTER_PG_DB``          its database                                     ``dagster``
 ``DAGSTER_PG_USERNAME``    its user                                         ``dagster``
 ``DAGSTER_PG_PASSWORD``    its password (read by Dagster, never written)    required with a host
+``MLOPS_TRAINING_DAYS``    default training window of ``training_set``      ``28``
+``MLOPS_HOLDOUT_DAYS``     default gate holdout days of ``training_set``    ``3``
+``MLOPS_RUN_EXECUTOR``     executor of every run: ``multiprocess`` (a       ``multiprocess``
+                           subprocess per step) or ``in_process``
 =========================  ===============================================  =====================
 
 Secrets are never written to a file: ``mlops init`` writes ``dagster.yaml`` with
@@ -32,6 +36,10 @@ environment of each process. For MLflow on PostgreSQL, give a URI without a
 password (``postgresql+psycopg2://user@host:port/mlflow``; SQLAlchemy 2.1 reads a bare
 ``postgresql://`` as psycopg 3, which is not installed) and the password in libpq's
 ``PGPASSWORD`` (or a ``~/.pgpass`` file).
+
+The two training defaults apply to every run that gives no ``training_set`` config, i.e. runs
+launched by sensors, schedules and backfills (a short window for demos and the services test);
+run config still overrides them.
 """
 
 from __future__ import annotations
@@ -48,6 +56,9 @@ DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 ENGINES = ("duckdb", "spark")
 PG_SCHEME = "postgresql+psycopg2"
 """SQLAlchemy URL scheme for PostgreSQL (Dagster instance, MLflow backend store)."""
+RUN_EXECUTORS = ("multiprocess", "in_process")
+MIN_TRAINING_DAYS = 6
+"""Fewest fit days a training window may have (whole days split into train and validation)."""
 
 
 class SettingsError(ValueError):
@@ -69,6 +80,9 @@ class Settings:
     dagster_postgres: dict[str, str | int] | None = None
     """Dagster instance storage on PostgreSQL (host, port, db_name, username; no password),
     when ``DAGSTER_PG_HOST`` is set; None: SQLite under DAGSTER_HOME."""
+    training_days: int = 28
+    holdout_days: int = 3
+    run_executor: str = "multiprocess"
 
     @property
     def landing_dir(self) -> Path:
@@ -138,6 +152,11 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         raise SettingsError(
             f"MLOPS_ENGINE={engine!r} is not supported; allowed values: {', '.join(ENGINES)}"
         )
+    run_executor = (env.get("MLOPS_RUN_EXECUTOR") or "multiprocess").strip().lower()
+    if run_executor not in RUN_EXECUTORS:
+        raise SettingsError(
+            f"MLOPS_RUN_EXECUTOR={run_executor!r} is not supported; allowed values: {', '.join(RUN_EXECUTORS)}"
+        )
     mlflow_dir = data_dir / "mlflow"
     return Settings(
         data_dir=data_dir,
@@ -156,6 +175,9 @@ def _from_env(env: os._Environ[str] | dict[str, str]) -> Settings:
         spark_master=env.get("MLOPS_SPARK_MASTER") or "local[*]",
         spark_remote=env.get("MLOPS_SPARK_REMOTE") or None,
         dagster_postgres=_dagster_postgres(env),
+        training_days=_positive_int(env, "MLOPS_TRAINING_DAYS", 28, minimum=MIN_TRAINING_DAYS),
+        holdout_days=_positive_int(env, "MLOPS_HOLDOUT_DAYS", 3, minimum=1),
+        run_executor=run_executor,
     )
 
 
@@ -179,6 +201,19 @@ def _dagster_postgres(env: os._Environ[str] | dict[str, str]) -> dict[str, str |
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the locked driver is psycopg2
         "scheme": PG_SCHEME,
     }
+
+
+def _positive_int(env, name: str, default: int, minimum: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} is below the minimum of {minimum}")
+    return value
 
 
 @lru_cache(maxsize=1)

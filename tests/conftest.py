@@ -15,7 +15,8 @@ from mlops_assets.settings import Settings, reload_settings
 ENV_VARS = ("MLOPS_DATA_DIR", "MLOPS_WAREHOUSE", "DAGSTER_HOME", "MLFLOW_TRACKING_URI",
             "MLOPS_DBT_TARGET", "MLOPS_ENGINE", "MLOPS_FAILURE_WEBHOOK",
             "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME",
-            "DAGSTER_PG_PASSWORD")
+            "DAGSTER_PG_PASSWORD",
+            "MLOPS_TRAINING_DAYS", "MLOPS_HOLDOUT_DAYS", "MLOPS_RUN_EXECUTOR")
 
 
 @dataclass

@@ -321,4 +321,4 @@ def test_training_window_too_short_is_refused_naming_the_rule(platform):
     )
     assert not result.success
     msg = _error_text(result)
-    assert "window_days must be >= 3" in msg and "got 1" in msg, msg
+    assert "window_days must be >= 6" in msg and "got 1" in msg, msg

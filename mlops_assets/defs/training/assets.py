@@ -8,6 +8,7 @@ import dagster as dg
 from mlops_assets import schema
 from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from mlops_assets.settings import MIN_TRAINING_DAYS as MIN_WINDOW_DAYS
 from mlops_assets.settings import PROJECT_DIR, get_settings
 from mlops_assets.warehouse_sql import content_hash, replace_rows
 
@@ -18,10 +19,10 @@ PREDICTIONS_CODE_VERSION = "predictions-v1"
 
 
 class TrainingWindowConfig(dg.Config):
-    window_days: int = 28
-    """Labelled days the model fits on (split by time into train / validation / test)."""
-    holdout_days: int = 3
-    """The most recent labelled days, kept out of training: the gate scores both models on them."""
+    window_days: int = get_settings().training_days
+    """Labelled days the model fits on (split by time into train / validation / test); default MLOPS_TRAINING_DAYS."""
+    holdout_days: int = get_settings().holdout_days
+    """The most recent labelled days, kept out of training: the gate scores both models on them (MLOPS_HOLDOUT_DAYS)."""
     end_date: str | None = None
     """Last day of the holdout window (YYYY-MM-DD); default: the newest day with features."""
 
@@ -64,8 +65,8 @@ def _ensure_quarantine(con) -> None:
 )
 def training_set(context: dg.AssetExecutionContext, config: TrainingWindowConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Rolling window of labelled, contract-clean feature rows (role fit) plus the gate's holdout days."""
-    if config.window_days < 3 or config.holdout_days < 1:
-        raise dg.Failure(f"window_days must be >= 3 and holdout_days >= 1 (got {config.window_days}, {config.holdout_days})")
+    if config.window_days < MIN_WINDOW_DAYS or config.holdout_days < 1:
+        raise dg.Failure(f"window_days must be >= {MIN_WINDOW_DAYS} (whole days split into train and validation) and holdout_days >= 1 (got {config.window_days}, {config.holdout_days})")
     with warehouse.connect() as con:
         _ensure_quarantine(con)
         if config.end_date:

@@ -10,6 +10,7 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 
@@ -48,44 +49,73 @@ class MlopsDbtTranslator(DagsterDbtTranslator):
 translator = MlopsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    exclude=INCREMENTAL,
-    dagster_dbt_translator=translator,
-    name="dbt_staging_models",
-    pool=WAREHOUSE_POOL,
-)
-def dbt_staging_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """Views over the raw tables: rename, cast, dedupe; dbt tests run as asset checks."""
-    with warehouse.dbt_build():  # all models of the invocation land, or none
-        events = list(dbt.cli(["build"], context=context).stream())
-    yield from events
+def dbt_build_args(context: dg.AssetExecutionContext) -> list[str]:
+    """``dbt build``, with tests limited to what this run builds when it builds a subset.
+
+    dagster-dbt selects a subset's models by name with dbt's default *eager* indirect selection,
+    which also runs every test with one parent in the subset: the relationships tests from
+    ``stg_flights`` / ``fct_flights`` to ``stg_airlines`` / ``stg_airports`` then fail with
+    "Table with name stg_flights does not exist" when a backfill builds the reference staging
+    models first. ``buildable`` runs a test only when all its parents are built or upstream.
+    """
+    if not context.is_subset:
+        return ["build"]
+    checks_of_selected = {k for k in context.assets_def.check_keys if k.asset_key in context.selected_asset_keys}
+    if not checks_of_selected <= set(context.selected_asset_check_keys):
+        return ["build"]  # some checks deselected: dagster-dbt lists the tests itself (indirect selection off)
+    return ["build", "--indirect-selection", "buildable"]
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=INCREMENTAL,
-    dagster_dbt_translator=translator,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    name="dbt_daily_models",
-    pool=WAREHOUSE_POOL,
-)
-def dbt_daily_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """Incremental models rebuilt for the partition window (dbt vars min_date / max_date)."""
-    window = context.partition_time_window
-    dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
-    context.log.info(f"dbt build for {dbt_vars['min_date']} .. {dbt_vars['max_date']} (exclusive)")
-    # A killed or failed run leaves the warehouse as it was: dbt builds into a copy that
-    # replaces the warehouse only when every model and test passed (WarehouseResource.dbt_build).
-    # The events are reported after the swap, so Dagster never records a model the warehouse
-    # does not hold.
-    with warehouse.dbt_build():
-        events = list(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream())
-    yield from events
+def build_dbt_assets(project: DbtProject) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """The two dbt asset definitions of ``project`` (the repo's, or a copy in tests).
+
+    Code versions come from each model's SQL checksum in the project's manifest, so a
+    copy with one edited model yields the same graph with that one code version changed.
+    """
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        exclude=INCREMENTAL,
+        dagster_dbt_translator=translator,
+        name="dbt_staging_models",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_staging_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        """Views over the raw tables: rename, cast, dedupe; dbt tests run as asset checks."""
+        with warehouse.dbt_build():  # all models of the invocation land, or none
+            events = list(dbt.cli(dbt_build_args(context), context=context).stream())
+        yield from events
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=INCREMENTAL,
+        dagster_dbt_translator=translator,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        name="dbt_daily_models",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_daily_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        """Incremental models rebuilt for the partition window (dbt vars min_date / max_date)."""
+        window = context.partition_time_window
+        dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
+        context.log.info(f"dbt build for {dbt_vars['min_date']} .. {dbt_vars['max_date']} (exclusive)")
+        # A killed or failed run leaves the warehouse as it was: dbt builds into a copy that
+        # replaces the warehouse only when every model and test passed (WarehouseResource.dbt_build).
+        # The events are reported after the swap, so Dagster never records a model the warehouse
+        # does not hold.
+        with warehouse.dbt_build():
+            args = [*dbt_build_args(context), "--vars", json.dumps(dbt_vars)]
+            events = list(dbt.cli(args, context=context).stream())
+        yield from events
+
+    return dbt_staging_models, dbt_daily_models
+
+
+dbt_staging_models, dbt_daily_models = build_dbt_assets(dbt_project)
