@@ -186,6 +186,8 @@ def test_bad_file_fails_clearly_and_keeps_what_was_stored(platform, kind):
     ("2013-02-30.csv", "not a date"),
     ("2014-01-05.csv", "outside the data"),
     ("flights-jan.csv", "is not YYYY-MM-DD.csv"),
+    ("2013-01-05..csv", "contains a path separator or '..'"),
+    ("2013\\01-05.csv", "contains a path separator or '..'"),
 ])
 def test_badly_named_file_becomes_a_failed_run(platform, name, problem):
     from mlops_assets.definitions import defs
@@ -202,7 +204,8 @@ def test_badly_named_file_becomes_a_failed_run(platform, name, problem):
     assert not run.success
     msg = next(e for e in run.all_events if e.is_step_failure).event_specific_data.error.message
     assert name in msg and problem in msg
-    assert not bad.exists() and list((s.quarantine_dir / "flights").glob(f"{name}.*.reason.json"))
+    safe = name.replace("..", "_")  # quarantined under a name that cannot climb out of the folder
+    assert not bad.exists() and list((s.quarantine_dir / "flights").glob(f"{safe}.*.reason.json"))
 
 
 def test_invalid_partition_key_is_refused(platform):
