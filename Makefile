@@ -48,7 +48,7 @@ mlflow-ui: env  ## the MLflow UI on the local store
 test: env-dev  ## the test suite (what CI runs)
 	./scripts/system-test-deps.sh
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
-	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI -u MLOPS_TRAINING_DAYS -u MLOPS_HOLDOUT_DAYS -u MLOPS_RUN_EXECUTOR $(BIN)/python -m pytest -q tests
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI -u MLOPS_TRAINING_DAYS -u MLOPS_HOLDOUT_DAYS -u MLOPS_RUN_EXECUTOR $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set; BENCH_ARGS="--only transform,sensor --noisy"
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE $(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(BENCH_ARGS)
