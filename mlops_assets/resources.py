@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import duckdb
 
 from mlops_assets.settings import export_for_subprocesses, get_settings
+
+if TYPE_CHECKING:  # duckdb loads on first connect, not with the definitions
+    import duckdb
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 """Dagster pool every warehouse writer claims: DuckDB allows one writing process per file."""
@@ -151,6 +153,8 @@ def _fsync(path: Path) -> None:
 
 def open_duckdb(path: str, read_only: bool = False, timeout_s: float = 600.0) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting (with backoff) while another process holds its lock."""
+    import duckdb
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
     delay = 0.05

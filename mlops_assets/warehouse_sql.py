@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # duckdb loads lazily: the definitions import this module
+    import duckdb
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, where: str, select_sql: str, params=None) -> int:

@@ -48,7 +48,7 @@ def test_definitions_load():
 
 
 def test_whole_graph_on_real_days(ran):
-    platform, lines = ran
+    platform, _lines = ran
     flights = flightdata.read_daily("flights")
     expected = {d: int((flights["_date"] == d).sum()) for d in DAYS}
     got = dict(_q(platform, "SELECT flight_date, count(*) FROM marts.fct_flights GROUP BY 1"))
@@ -61,7 +61,7 @@ def test_whole_graph_on_real_days(ran):
     check = inst.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(dg.AssetKey("fct_flights"), "unique_fct_flights_flight_id")]
     )
-    assert check and list(check.values())[0].status.value == "SUCCEEDED"
+    assert check and next(iter(check.values())).status.value == "SUCCEEDED"
     # model: registered, champion, linked from the materialization
     md = inst.get_latest_materialization_event(dg.AssetKey("delay_model")).asset_materialization.metadata
     assert md["model_version"].value == "1" and "mlflow_run_id" in md and 0.5 < md["test_roc_auc"].value <= 1

@@ -11,7 +11,6 @@ import importlib.util
 import zipfile
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,7 +64,7 @@ def read_daily(name: str) -> pd.DataFrame:
 
     df = read_dataset(name)
     df["_date"] = pd.to_datetime(
-        dict(year=df["year"], month=df["month"], day=df["day"])
+        {"year": df["year"], "month": df["month"], "day": df["day"]}
     ).dt.date
     return df
 

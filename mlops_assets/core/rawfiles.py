@@ -17,18 +17,17 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-import duckdb
-
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
 from mlops_assets import schema
@@ -133,7 +132,7 @@ def _cast(value: str, sql_type: str):
         return int(f)
     if sql_type == "DOUBLE":
         f = float(value)
-        if f != f or f in (float("inf"), float("-inf")):
+        if not math.isfinite(f):
             raise ValueError("not a finite number")
         return f
     if sql_type == "TIMESTAMP":

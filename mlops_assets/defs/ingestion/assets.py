@@ -37,7 +37,7 @@ def load_landed_file(
     try:
         parsed = rawfiles.parse_csv(path, dataset)
     except rawfiles.BadLandingFile as e:
-        moved = rawfiles.quarantine_file(path, get_settings().quarantine_dir, e.problem, context.run_id)
+        moved = rawfiles.quarantine_file(path, get_settings().quarantine_dir, e.problem, context.run.run_id)
         raise dg.Failure(
             description=f"bad landed file {path}: {e.problem}. Moved to {moved}; "
             f"the warehouse keeps what it had for this partition.",

@@ -37,7 +37,7 @@ class GateConfig(dg.Config):
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=5, check=False)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -134,7 +134,7 @@ def delay_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         df,
         tracking_uri=s.mlflow_tracking_uri,
         artifact_location=s.mlflow_artifact_root,
-        dagster_run_id=context.run_id,
+        dagster_run_id=context.run.run_id,
         partitions=partitions,
         data_version=digest,
         code_version=MODEL_CODE_VERSION,
@@ -179,7 +179,7 @@ def model_gate(context: dg.AssetExecutionContext, config: GateConfig, warehouse:
         auc_tolerance=config.auc_tolerance, brier_tolerance=config.brier_tolerance, min_auc=config.min_auc,
         min_predicted_rate=config.min_predicted_rate, max_predicted_rate=config.max_predicted_rate,
     )
-    res = registry.run_gate(challenger, holdout, policy, s.mlflow_tracking_uri, dagster_run_id=context.run_id)
+    res = registry.run_gate(challenger, holdout, policy, s.mlflow_tracking_uri, dagster_run_id=context.run.run_id)
     for reason in res.decision.reasons:
         context.log.info(reason)
     md = {
@@ -229,7 +229,7 @@ def flight_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         out["score"] = scores.astype(float)
         out["predicted_delayed"] = out["score"] >= 0.5
         out["model_version"] = str(version)
-        out["dagster_run_id"] = context.run_id
+        out["dagster_run_id"] = context.run.run_id
         con.register("_preds", out)
         n = replace_rows(
             con, schema.PREDICTIONS_TABLE, f"flight_date = DATE '{day}'",
