@@ -101,23 +101,11 @@ def child_drift_ours(ref: str, cur: str) -> dict:
     }
 
 
-_EV_METHODS = {
-    "K-S p_value": "ks",
-    "chi-square p_value": "chisquare",
-    "Z-test p_value": "z",
-    "Wasserstein distance (normed)": "wasserstein",
-    "Jensen-Shannon distance": "jensenshannon",
-    "PSI": "psi",
-}
-
-
 def child_drift_evidently(ref: str, cur: str) -> dict:
     """Evidently's DataDriftPreset, run and read exactly as tests/test_drift.py does."""
-    import warnings
-
     import pandas as pd
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+
+    from mlops_assets.monitoring.evidently_parity import run_evidently
 
     t = time.perf_counter()
     cols = NUMERIC + CATEGORICAL
@@ -130,29 +118,10 @@ def child_drift_evidently(ref: str, cur: str) -> dict:
     rdf, cdf = load(ref), load(cur)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
-    dd = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
-    report = Report([DataDriftPreset()], include_tests=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        snap = report.run(
-            Dataset.from_pandas(cdf, data_definition=dd),
-            Dataset.from_pandas(rdf, data_definition=dd),
-        ).dict()
+    res = run_evidently(rdf, cdf, NUMERIC, CATEGORICAL)
     op = time.perf_counter() - t
-    values: dict[str, list] = {}
-    share = None
-    for m in snap["metrics"]:
-        cfg = m["config"]
-        if cfg["type"].endswith("ValueDrift"):
-            values[cfg["column"]] = [_EV_METHODS.get(cfg["method"], cfg["method"]),
-                                     float(m["value"]), None]  # fmt: skip
-        elif cfg["type"].endswith("DriftedColumnsCount"):
-            share = m["value"]["share"]
-    for tst in snap["tests"]:
-        p = tst["metric_config"]["params"]
-        if p["type"].endswith("ValueDrift"):
-            values[p["column"]][2] = tst["status"] == "FAIL"
-    return {"op_s": op, "load_s": load_s, "values": values, "drift_share": share}
+    values = {c: [v["method"], v["value"], v.get("drifted")] for c, v in res["columns"].items()}
+    return {"op_s": op, "load_s": load_s, "values": values, "drift_share": res["share"]}
 
 
 def child_contract_ours(db: str) -> dict:

@@ -21,21 +21,11 @@ from mlops_assets.core.flightdata import read_dataset
 from mlops_assets.monitoring import DriftError, compute_drift, render_html
 from mlops_assets.monitoring.cli import drift as drift_cmd
 from mlops_assets.monitoring.drift import sturges_edges
+from mlops_assets.monitoring.evidently_parity import run_evidently
 
 NUMERIC = ["distance", "sched_hour", "dep_delay", "temp", "wind_speed", "day_part", "delayed"]
 CATEGORICAL = ["carrier", "origin", "dest"]
 FEATURES = NUMERIC + CATEGORICAL
-
-EVIDENTLY_METHODS = {
-    "K-S p_value": "ks",
-    "chi-square p_value": "chisquare",
-    "Z-test p_value": "z",
-    "Wasserstein distance (normed)": "wasserstein",
-    "Jensen-Shannon distance": "jensenshannon",
-    "PSI": "psi",
-}
-# with an explicit method Evidently reports the method's registered name instead
-EVIDENTLY_METHODS.update({v: v for v in list(EVIDENTLY_METHODS.values())})
 
 
 @pytest.fixture(scope="module")
@@ -74,37 +64,7 @@ def _sample(df: pd.DataFrame, month: int, n: int | None, seed: int) -> pd.DataFr
 
 
 def _evidently(ref: pd.DataFrame, cur: pd.DataFrame, method: str | None = None) -> dict:
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    dd = DataDefinition(
-        numerical_columns=[c for c in NUMERIC if c in ref],
-        categorical_columns=[c for c in CATEGORICAL if c in ref],
-    )
-    report = Report([DataDriftPreset(method=method)], include_tests=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        snap = report.run(
-            Dataset.from_pandas(cur, data_definition=dd),
-            Dataset.from_pandas(ref, data_definition=dd),
-        ).dict()
-    cols: dict[str, dict] = {}
-    share = None
-    for m in snap["metrics"]:
-        cfg = m["config"]
-        if cfg["type"].endswith("ValueDrift"):
-            cols[cfg["column"]] = {
-                "method": EVIDENTLY_METHODS[cfg["method"]],
-                "value": float(m["value"]),
-                "threshold": float(cfg["threshold"]),
-            }
-        elif cfg["type"].endswith("DriftedColumnsCount"):
-            share = m["value"]["share"]
-    for t in snap["tests"]:
-        params = t["metric_config"]["params"]
-        if params["type"].endswith("ValueDrift"):
-            cols[params["column"]]["drifted"] = t["status"] == "FAIL"
-    return {"columns": cols, "share": share}
+    return run_evidently(ref, cur, [c for c in NUMERIC if c in ref], [c for c in CATEGORICAL if c in ref], method)
 
 
 def _ours(ref: pd.DataFrame, cur: pd.DataFrame, psi: bool = False):
