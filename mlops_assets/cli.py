@@ -173,9 +173,11 @@ def model_rollback() -> None:
 def _register_subcommands() -> None:
     from mlops_assets.lineage import lineage
     from mlops_assets.monitoring.cli import drift
+    from mlops_assets.staleness import stale
 
     main.add_command(drift, "drift")
     main.add_command(lineage, "lineage")
+    main.add_command(stale, "stale")
 
 
 _register_subcommands()

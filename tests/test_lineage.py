@@ -17,6 +17,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import pipeline_run
 
+from mlops_assets.cli import main as cli_main
+
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(9)]
 SHORT_WINDOW = {"window_days": 6, "holdout_days": 3}
 TRAINING_DAYS = [f"2013-01-0{i}" for i in range(1, 7)]
@@ -191,7 +193,8 @@ def test_editing_one_dbt_model_makes_exactly_it_and_its_downstream_stale(ran, tm
     copy = _dbt_copy(tmp_path, "unchanged")
     _parse(copy)
     # the unchanged copy: same SQL checksums, so the graph matches every recorded materialization
-    before = _statuses(ran.instance, _graph_with_dbt_project(ran.defs, copy))
+    unchanged_graph = _graph_with_dbt_project(ran.defs, copy)
+    before = _statuses(ran.instance, unchanged_graph)
     assert {k: v for k, v in before.items() if v[0] != "FRESH"} == {}
     assert ("fct_flights", "2013-01-09") in before and ("delay_model", None) in before
 
@@ -220,9 +223,28 @@ def test_editing_one_dbt_model_makes_exactly_it_and_its_downstream_stale(ran, tm
         assert all(v == ("FRESH", []) for (n, _), v in after.items() if n == untouched), untouched
     # what an update of the edited model will make stale next: Dagster's own downstream selection
     downstream = dg.AssetSelection.assets(edited).downstream().resolve(graph)
-    assert {k.to_user_string() for k in downstream} == {
-        EDITED_MODEL, "fct_flights", "flight_features", "training_set", "delay_model", "model_gate",
-        "flight_predictions", "drift_report", "model_performance"}
+    expected = {EDITED_MODEL, "fct_flights", "flight_features", "training_set", "delay_model", "model_gate",
+                "flight_predictions", "drift_report", "model_performance"}
+    assert {k.to_user_string() for k in downstream} == expected
+
+    # `mlops stale`: Dagster's verdicts carried downstream -- the edited model and every materialization
+    # built from it, on every partition it has, and nothing else
+    from mlops_assets.staleness import stale_report
+
+    assert stale_report(ran.instance, unchanged_graph) == []
+    report = stale_report(ran.instance, graph)
+    by_asset: dict[str, set] = {}
+    for e in report:
+        by_asset.setdefault(e.asset, set()).add(e.partition)
+    assert set(by_asset) == expected
+    for name, parts in by_asset.items():
+        key = dg.AssetKey(name)
+        done = set(ran.instance.get_materialized_partitions(key)) if graph.get(key).is_partitioned else {None}
+        assert parts == done, name
+    causes = {(e.asset, e.partition): e.causes for e in report}
+    assert all(c[0].startswith("CODE") for (n, _), c in causes.items() if n == EDITED_MODEL)
+    assert causes[("fct_flights", "2013-01-05")] == [f"UPSTREAM: {EDITED_MODEL}[2013-01-05]"]
+    assert all(c and all(x.startswith("UPSTREAM") for x in c) for (n, _), c in causes.items() if n != EDITED_MODEL)
 
 
 def test_reloading_an_unchanged_file_marks_nothing_stale(ran):
@@ -239,3 +261,6 @@ def test_reloading_an_unchanged_file_marks_nothing_stale(ran):
     assert new.asset_materialization.tags["dagster/data_version"] == old.asset_materialization.tags["dagster/data_version"]
     after = _statuses(ran.instance, graph)
     assert {k: v for k, v in after.items() if v[0] != "FRESH"} == {}
+    out = CliRunner().invoke(cli_main, ["stale", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == []
