@@ -9,7 +9,7 @@ each layer of an asset backfill otherwise waits 30 s. Everything else is the sto
 One module-scoped stack on a fresh data folder and DAGSTER_HOME (dagster.yaml from
 ``mlops_assets.instance``). Before the services start, seven days of history go through the whole
 graph in this process (``mlops_assets.pipeline.materialize_days``, as ``mlops materialize`` does), so
-the daemon's work is small: a whole-graph backfill of ONE new day (raw -> dbt -> features -> training
+the daemon's work is small: a whole-graph backfill of three new days (raw -> dbt -> features -> training
 and gate -> predictions -> drift), one landing-sensor run, a drift-report run and one retrain run.
 The daemon's runs read the training window from ``MLOPS_TRAINING_DAYS`` / ``MLOPS_HOLDOUT_DAYS``
 (settings.py) and run with ``MLOPS_RUN_EXECUTOR=in_process`` (one process per run, not one per step).
@@ -49,11 +49,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 # 6 fit days: the model's time-ordered train/validation/test split fails on 3 ("window shape cannot be
 # larger than input array shape"), although training_set's own check lets 3 through.
 TRAINING = {"MLOPS_TRAINING_DAYS": "6", "MLOPS_HOLDOUT_DAYS": "1", "MLOPS_RUN_EXECUTOR": "in_process"}
-JAN = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(12)]
+JAN = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(14)]
 HISTORY_DAYS = JAN[:7]  # materialized in-process before the services start (6 fit + 1 holdout, model v1)
-BACKFILL_DAYS = JAN[7:8]  # 2013-01-08: the whole graph for one new partition, through GraphQL and the daemon
-DRIFT_DAYS = JAN[8:11]  # 2013-01-09..11: shifted weather, the retrain sensor's 3-day drift streak
-SENSOR_DAY = JAN[11]  # 2013-01-12: landed while the landing sensor runs
+BACKFILL_DAYS = JAN[7:10]  # 2013-01-08..10: the whole graph for three new partitions, through GraphQL and the daemon
+DRIFT_DAYS = JAN[10:13]  # 2013-01-11..13: shifted weather, the retrain sensor's 3-day drift streak
+SENSOR_DAY = JAN[13]  # 2013-01-14: landed while the landing sensor runs
 DAEMON_INTERVAL_S = 2
 
 SERVER_START_TIMEOUT_S = 240
@@ -62,8 +62,7 @@ RUN_TIMEOUT_S = 300
 
 PARTITIONED = ["raw_flights", "raw_weather", "int_route_delay_history", "fct_flights", "flight_features",
                "flight_predictions", "drift_report", "model_performance"]
-UNPARTITIONED = ["raw_planes", "raw_airports", "raw_airlines", "stg_flights", "stg_weather", "stg_planes",
-                 "stg_airports", "stg_airlines", "training_set", "delay_model", "model_gate"]
+TRAINING_ASSETS = ["training_set", "delay_model", "model_gate"]  # unpartitioned, downstream of every day
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -362,7 +361,7 @@ def stack(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("services")
     t0 = time.monotonic()
     # HISTORY_DAYS through the whole graph in this process (the fast path `mlops materialize` uses), on the
-    # data folder and DAGSTER_HOME the services get: the daemon's backfill then needs one new partition.
+    # data folder and DAGSTER_HOME the services get: the daemon's backfill then needs three new partitions.
     with pipeline_run(base, days=HISTORY_DAYS, training_config={"window_days": 6, "holdout_days": 1}) as hist:
         data_dir, dagster_home = hist.settings.data_dir, hist.settings.dagster_home
     print(f"\nin-process history {HISTORY_DAYS[0]}..{HISTORY_DAYS[-1]}: {time.monotonic() - t0:.0f}s")
@@ -425,9 +424,12 @@ def _daemon_healthy(st: Stack) -> bool:
 
 @pytest.fixture(scope="module")
 def backfilled(stack):
-    """Every daily asset backfilled over BACKFILL_DAYS through GraphQL, run by the daemon.
+    """The whole graph backfilled over BACKFILL_DAYS through GraphQL, run by the daemon.
 
-    Training is not in the selection (the history's model v1 scores the new day): the daemon's training
+    Every asset the new days change is selected: the daily ones for the three days, and the training
+    set, model and gate (unpartitioned) once, after the days they read. Not selected: the reference
+    tables and the staging views over the raw tables (loaded with the history, unchanged by a new day).
+    Another training
     run is the retrain sensor's, asserted in ``test_retrain_sensor_reacts_to_injected_drift``.
     """
     landing_dir = Path(stack.env["MLOPS_DATA_DIR"]) / "landing"
@@ -437,7 +439,7 @@ def backfilled(stack):
         for ds in ("flights", "weather"):
             atomic_write_bytes(landing_dir / ds / f"{day}.csv", day_csv_bytes(ds, day))
     t0 = time.monotonic()
-    backfill_id = launch_backfill(stack, PARTITIONED, BACKFILL_DAYS, "services test: daily graph")
+    backfill_id = launch_backfill(stack, PARTITIONED + TRAINING_ASSETS, BACKFILL_DAYS, "services test: whole graph")
     wait_backfill(stack, backfill_id)
     print(f"\nwhole-graph backfill of {len(BACKFILL_DAYS)} day(s): {time.monotonic() - t0:.0f}s, "
           f"{len(runs(stack, {'dagster/backfill': backfill_id}))} runs")
@@ -452,6 +454,16 @@ def test_backfill_materializes_the_graph_with_checks_and_metadata(stack, backfil
         assert set(latest) == {d.isoformat() for d in HISTORY_DAYS} | new, (asset, sorted(latest))
         assert all(latest[d]["runId"] in backfill_runs for d in new), asset  # the new day: by the daemon
         assert all(latest[d.isoformat()]["runId"] not in backfill_runs for d in HISTORY_DAYS), asset
+    for asset in TRAINING_ASSETS:  # once each, by the backfill
+        assert materializations(stack, asset, limit=1)[0]["runId"] in backfill_runs, asset
+    # the backfill's training window ends on its last day: 6 fit days before a 1-day holdout
+    model = metadata(materializations(stack, "delay_model", limit=1)[0])
+    last = BACKFILL_DAYS[-1]
+    fit = [last - dt.timedelta(days=i) for i in range(6, 0, -1)]
+    assert model["training_partitions"] == f"{fit[0]}..{fit[-1]}", model
+    assert model["mlflow_run"].startswith("http") and model["mlflow_run_id"] in model["mlflow_run"], model
+    gate = metadata(materializations(stack, "model_gate", limit=1)[0])
+    champion = str(gate["champion_after"])
 
     checks = check_executions(stack, ["flight_features", "fct_flights", "int_route_delay_history", "stg_flights"])
     contract = checks[("flight_features", "feature_contract")]
@@ -468,7 +480,7 @@ def test_backfill_materializes_the_graph_with_checks_and_metadata(stack, backfil
     for day in new:
         drift = metadata(latest_by_partition(stack, "drift_report")[day])
         assert 0.0 <= drift["drift_share"] <= 1.0 and isinstance(drift["dataset_drift"], bool), (day, drift)
-        assert str(drift["champion_version"]) == "1", drift  # scored by the history's model
+        assert str(drift["champion_version"]) == champion, (drift, gate)  # scored after the backfill's gate
         assert metadata(latest_by_partition(stack, "flight_predictions")[day])["dagster/row_count"] > 0
 
 

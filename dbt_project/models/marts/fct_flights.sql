@@ -4,6 +4,9 @@
   Incremental by day: with vars min_date/max_date only flights of [min_date, max_date)
   are rewritten; without vars every day is rebuilt.
 -#}
+-- carrier is tested against stg_airlines (fct_flights.yml): a declared dependency, so every build of
+-- this model (a Dagster subset of one day too) runs that test and runs after stg_airlines.
+-- depends_on: {{ ref('stg_airlines') }}
 {{
     config(
         materialized='incremental',

@@ -1,6 +1,10 @@
 -- One row per scheduled flight, typed and renamed. Times are local (America/New_York)
 -- wall-clock: sched_dep_time is HHMM (e.g. 2359 = 23:59), turned into minutes after
 -- midnight so a value like 2400 would roll over to the next day instead of failing.
+-- The relationships tests below check carrier and origin against these two models: declared as
+-- dependencies so every build of this model (a Dagster subset too) builds and runs them after.
+-- depends_on: {{ ref('stg_airlines') }}
+-- depends_on: {{ ref('stg_airports') }}
 with
 
 source as (
