@@ -44,8 +44,14 @@ def instance_config(settings: Settings) -> dict:
             "pools": {"default_limit": 1, "op_granularity_run_buffer": 6},
             "runs": {"max_concurrent_runs": 4},
         },
-        # look for queued runs every second instead of every 5 s
-        "run_queue": {"dequeue_interval_seconds": 1},
+        # Look for queued runs every second instead of every 5 s, and launch them from worker
+        # threads: a launch returns only once the new run process has loaded the code location
+        # (~5-9 s), so launching one after another caps a backfill at one run per load.
+        "run_queue": {
+            "dequeue_interval_seconds": 1,
+            "dequeue_use_threads": True,
+            "dequeue_num_workers": 4,
+        },
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
         "auto_materialize": {"enabled": True, "use_sensors": True},
