@@ -1,14 +1,15 @@
-"""A month's backfill run by a real ``dagster-daemon`` with several runs at once, against a serial
-run of the same month: no DuckDB lock error, the same warehouse tables.
+"""A backfill run by a real ``dagster-daemon`` with several runs at once, against a serial run of
+the same days: no DuckDB lock error, the same warehouse tables.
 
 Scope, to keep the suite's budget: the backfill selects the warehouse layer only -- raw_flights,
 raw_weather, the incremental dbt models (int_route_delay_history, fct_flights) and
-flight_features -- for the 31 days of January 2013. The reference tables and the dbt staging views
-(unpartitioned) are materialized first, in-process, in both folders; training and scoring are
-left out.
+flight_features -- for the first DAYS of January 2013 (five days, not the month: see DAYS). The
+reference tables and the dbt staging views (unpartitioned) are materialized first, in-process,
+in both folders; training and scoring are left out.
 
 The daemon runs on a temporary DAGSTER_HOME with the platform's own dagster.yaml (``mlops init``:
-QueuedRunCoordinator, ``max_concurrent_runs: 4``, every pool one slot). Its code location is the
+QueuedRunCoordinator, ``max_concurrent_runs: 4``, every pool one slot, a run buffer so the
+queue launches runs while the slot is taken). Its code location is the
 platform's assets, checks and resources without the sensors and schedules (they are on by
 default and would launch runs of their own), and with the in-process executor, so each run is
 one process: four runs at once are four processes writing one DuckDB file, serialized only by
@@ -31,21 +32,30 @@ from conftest import ENV_VARS, table_digests
 
 from mlops_assets.settings import PROJECT_DIR, reload_settings
 
-JANUARY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(31)]
+# Why five days and not the month: every run the daemon launches is a fresh process that loads
+# the code location (dagster + dagster-dbt + the definitions: ~5-6 s of CPU); the backfill makes one
+# run per day for the raw assets and one per day for flight_features (they have no backfill policy:
+# batching them would record one data version for several partitions), and one dbt run per
+# backfill tick (30 s) that found newly landed days. January is 62 per-day runs plus ~10 dbt runs:
+# on 2 cores that is ~6 min at best, not the 2.5 min this test may take. Five days are
+# 10 per-day runs and one to three dbt runs. MLOPS_BACKFILL_TEST_DAYS (1..31) widens it on purpose,
+# e.g. 31 for the month.
+DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i)
+        for i in range(int(os.environ.get("MLOPS_BACKFILL_TEST_DAYS", "5")))]
 
-# Not yet in the default suite: measured on this 2-core machine under a load average of ~8, the
-# serial month took 211 s and the daemon finished 36 of the 63 backfill runs in 15 min (runs were
-# launched one after another, ~10 s apart; the pool serializes them), so pytest-timeout (900 s)
-# stopped it. Run it on purpose with MLOPS_RUN_BACKFILL_TEST=1.
+# Still opt-in (MLOPS_RUN_BACKFILL_TEST=1): the last run here (load average 6-11, five days) took
+# 79 s serial + 530 s through the daemon, and raw.flights / raw.weather hashed differently between
+# the two folders (same row counts; the dbt, feature and reference tables matched) -- not yet
+# explained (a folder-dependent column?). See the branch's report.
 pytestmark = [
     pytest.mark.skipif(os.environ.get("MLOPS_RUN_BACKFILL_TEST") != "1",
-                       reason="month backfill through dagster-daemon takes >15 min on 2 shared cores; "
-                              "set MLOPS_RUN_BACKFILL_TEST=1 to run it"),
-    pytest.mark.timeout(2400),
+                       reason="daemon backfill: ~10 min on 2 loaded cores and raw table hashes "
+                              "differ between folders (unexplained); MLOPS_RUN_BACKFILL_TEST=1"),
+    pytest.mark.timeout(1200),
 ]
 BACKFILL_ASSETS = ["raw_flights", "raw_weather", "int_route_delay_history", "fct_flights", "flight_features"]
 COMPARED_SCHEMAS = ("raw", "intermediate", "marts", "features")
-BACKFILL_TIMEOUT_S = 1500  # measured ~15 min on 2 cores under a load average of 8
+BACKFILL_TIMEOUT_S = 900  # five days: ~1.5 min on 2 idle cores, ~5 min under a load of 10
 LOCK_ERRORS = ("could not set lock", "conflicting lock", "database is locked")
 
 CODE_LOCATION = '''
@@ -95,7 +105,7 @@ def _prepare(base: Path, assets, resources_factory) -> None:
     from mlops_assets.instance import init_instance
 
     s = reload_settings()
-    landing.replay(s.landing_dir, JANUARY)
+    landing.replay(s.landing_dir, DAYS)
     init_instance(s)
     with dg.DagsterInstance.get() as instance:
         for selection in (["raw_planes", "raw_airports", "raw_airlines"],
@@ -117,11 +127,11 @@ def serial(tmp_path_factory):
         from mlops_assets.core import landing
         from mlops_assets.instance import init_instance
 
-        landing.replay(s.landing_dir, JANUARY)
+        landing.replay(s.landing_dir, DAYS)
         init_instance(s)
         t0 = time.perf_counter()
         with dg.DagsterInstance.get() as instance:
-            materialize_days(JANUARY, instance, echo=lambda _: None, defs=defs,
+            materialize_days(DAYS, instance, echo=lambda _: None, defs=defs,
                              resources=default_resources(), train=False)
         print(f"\nserial month: {time.perf_counter() - t0:.1f}s")
         return table_digests(s.warehouse_path, COMPARED_SCHEMAS)
@@ -168,7 +178,7 @@ def _submit_backfill(instance: dg.DagsterInstance, defs: dg.Definitions) -> str:
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id,
         asset_graph=defs.resolve_asset_graph(),
-        partition_names=[d.isoformat() for d in JANUARY],
+        partition_names=[d.isoformat() for d in DAYS],
         asset_selection=[dg.AssetKey(a) for a in BACKFILL_ASSETS],
         backfill_timestamp=time.time(),
         tags={},
@@ -231,8 +241,19 @@ def test_month_backfill_with_concurrent_runs_matches_the_serial_run(serial, daem
                 errors.append(ev.dagster_event.event_specific_data.error.message[:500])
     assert status == BulkActionStatus.COMPLETED_SUCCESS and not failed, (status, failed, errors)
 
-    # one run per day for raw and for features, one single-run backfill for the dbt models
-    assert len(runs) == 2 * len(JANUARY) + 1
+    # one run per day for the raw assets and for flight_features; the dbt models (single-run
+    # backfill policy) go in one run per contiguous range of days whose parents had landed at a
+    # backfill tick (observed: int_route_delay_history and fct_flights in runs of their own)
+    def selected(r):
+        return {k.to_user_string() for k in r.dagster_run.asset_selection or ()}
+
+    raw_runs = [r for r in runs if selected(r) == {"raw_flights", "raw_weather"}]
+    feature_runs = [r for r in runs if selected(r) == {"flight_features"}]
+    dbt_runs = [r for r in runs
+                if selected(r) and selected(r) <= {"int_route_delay_history", "fct_flights"}]
+    assert len(raw_runs) == len(feature_runs) == len(DAYS), sorted(map(sorted, map(selected, runs)))
+    assert 1 <= len(dbt_runs) and len(raw_runs) + len(feature_runs) + len(dbt_runs) == len(runs)
+    print(f"\n{len(runs)} runs, {len(dbt_runs)} of them dbt")
     # no DuckDB lock error anywhere: not in any run's events, not in the daemon's log
     for r in runs:
         for ev in instance.all_logs(r.dagster_run.run_id):
@@ -244,12 +265,12 @@ def test_month_backfill_with_concurrent_runs_matches_the_serial_run(serial, daem
     # every asset partition of the month materialized exactly once
     for asset in BACKFILL_ASSETS:
         mats = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
-        assert sorted(m.partition_key for m in mats) == [d.isoformat() for d in JANUARY], asset
+        assert sorted(m.partition_key for m in mats) == [d.isoformat() for d in DAYS], asset
 
     # and the warehouse holds the same tables as after the serial run
     concurrent = table_digests(settings.warehouse_path, COMPARED_SCHEMAS)
     assert set(concurrent) == set(serial)
-    assert concurrent["marts.fct_flights"][0] > 25_000
+    assert concurrent["marts.fct_flights"][0] > 700 * len(DAYS)
     assert concurrent == serial
 
     # several runs really were in flight at once (the instance allows 4): a run is in flight
