@@ -65,9 +65,9 @@ def raw_dependencies(model: str, project: DbtProject | None) -> dict[dg.AssetKey
     let a backfill build day D before raw days D - 28 .. D - 1 were loaded (a history with holes),
     and would not know that a reloaded raw day changes the 28 days after it. Days before the
     first partition do not exist: the history there is empty, not missing.
-    ``fct_flights`` reads the flights and weather of its own day (and the route history of that
-    day, a dbt ref the translator maps already). A model not listed reads both raw tables'
-    same day.
+    ``fct_flights`` reads the flights and weather of its own day, and the route history of
+    that day (a dbt ref, mapped day to day): the window reaches it through
+    ``int_route_delay_history``.
     """
     if model == "int_route_delay_history":
         window = dg.TimeWindowPartitionMapping(
@@ -75,6 +75,7 @@ def raw_dependencies(model: str, project: DbtProject | None) -> dict[dg.AssetKey
             allow_nonexistent_upstream_partitions=True,
         )
         return {dg.AssetKey("raw_flights"): window}
+    # fct_flights, and a model not listed: the raw flights and weather of its own day
     return {dg.AssetKey("raw_flights"): None, dg.AssetKey("raw_weather"): None}
 
 
