@@ -235,7 +235,7 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
 
 
-def test_month_backfill_with_concurrent_runs_matches_the_serial_run(serial, daemon_backfill):
+def test_backfill_with_concurrent_runs_matches_the_serial_run(serial, daemon_backfill):
     from dagster._core.execution.backfill import BulkActionStatus
 
     instance, backfill_id, status, settings, log = daemon_backfill
