@@ -34,7 +34,24 @@ def instance_config(settings: Settings) -> dict:
             "config": {"base_dir": str(home)},
         },
         # DuckDB allows one writer per file: every warehouse writer claims a slot in this pool.
-        "concurrency": {"pools": {"default_limit": 1}, "runs": {"max_concurrent_runs": 4}},
+        # The run buffer lets the queue launch runs while the slot is taken: their start-up (a
+        # fresh process loading the code location, ~5-9 s) overlaps the writer, and they wait for
+        # the slot at the step. With no buffer the queue launches a run only once the slot is
+        # free, so a backfill of many small runs pays every start-up one after another. The queue
+        # counts a run's warehouse root steps against the buffer (a daily raw run has two), so 6
+        # lets max_concurrent_runs raw runs be in flight.
+        "concurrency": {
+            "pools": {"default_limit": 1, "op_granularity_run_buffer": 6},
+            "runs": {"max_concurrent_runs": 4},
+        },
+        # Look for queued runs every second instead of every 5 s, and launch them from worker
+        # threads: a launch returns only once the new run process has loaded the code location
+        # (~5-9 s), so launching one after another caps a backfill at one run per load.
+        "run_queue": {
+            "dequeue_interval_seconds": 1,
+            "dequeue_use_threads": True,
+            "dequeue_num_workers": 4,
+        },
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
         "auto_materialize": {"enabled": True, "use_sensors": True},

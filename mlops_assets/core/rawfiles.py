@@ -121,6 +121,13 @@ class ParsedFile:
     def row_count(self) -> int:
         return len(self.frame)
 
+    @property
+    def source_name(self) -> str:
+        """The file as the raw tables' ``_source_file`` records it: relative to the landing
+        folder (``flights/2013-01-05.csv``), so the same file landed under two data folders
+        loads the same rows (an absolute path would tie the table to where it was loaded)."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
 
 def _cast(value: str, sql_type: str):
     if sql_type == "VARCHAR":
@@ -283,7 +290,7 @@ def load_parsed(con, parsed: ParsedFile) -> int:
                 con.execute(
                     f"INSERT INTO {table} ({col_sql}, {', '.join(schema.LINEAGE_COLUMNS)}) "
                     f"SELECT {select_sql}, ?, ?, ?, now()::TIMESTAMP FROM {view}",
-                    [parsed.day, str(parsed.path), parsed.sha256],
+                    [parsed.day, parsed.source_name, parsed.sha256],
                 )
             else:
                 con.execute(f"DELETE FROM {table}")
@@ -373,7 +380,7 @@ def load_parsed_spark(spark, parsed: ParsedFile) -> int:
                 f"PARTITION ({schema.PARTITION_COLUMN} = DATE '{parsed.day.isoformat()}') "
                 f"SELECT {col_sql}, :source_file, :file_hash, "
                 f"CAST(current_timestamp() AS TIMESTAMP_NTZ) FROM {view}",
-                args={"source_file": str(parsed.path), "file_hash": parsed.sha256},
+                args={"source_file": parsed.source_name, "file_hash": parsed.sha256},
             )
         else:
             spark.sql(f"INSERT OVERWRITE TABLE {table} SELECT {col_sql} FROM {view}")

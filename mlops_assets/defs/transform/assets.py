@@ -39,11 +39,44 @@ class MlopsDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = manifest["nodes"].get(unique_id, {})
         if props.get("config", {}).get("materialized") == "incremental":
-            # Staging models are views (always current), so a raw partition flows straight
-            # into the incremental models of the same day: say so in the graph.
-            spec = spec.merge_attributes(deps=[dg.AssetKey("raw_flights"), dg.AssetKey("raw_weather")])
-            spec = spec.replace_attributes(automation_condition=follow_upstream())
+            # Staging models are views (always current), so raw partitions flow straight into
+            # the incremental models: say which raw days each model's day reads, in the graph.
+            raw_deps = raw_dependencies(props["name"], project)
+            spec = spec.replace_attributes(
+                deps=[*spec.deps, *(dg.AssetDep(k, partition_mapping=m) for k, m in raw_deps.items())],
+                automation_condition=follow_upstream(),
+            )
         return spec
+
+
+def route_history_days(project: DbtProject | None) -> int:
+    """The lookback of ``int_route_delay_history`` (dbt var ``route_history_days``)."""
+    import yaml
+
+    path = (project.project_dir if project else dbt_project.project_dir) / "dbt_project.yml"
+    return int((yaml.safe_load(path.read_text()).get("vars") or {}).get("route_history_days", 28))
+
+
+def raw_dependencies(model: str, project: DbtProject | None) -> dict[dg.AssetKey, dg.PartitionMapping | None]:
+    """The raw assets a daily partition D of an incremental model reads, and which of their days.
+
+    ``int_route_delay_history`` for day D reads the flights of D (which routes fly) and of
+    D - 28 .. D - 1 (their history): a 28-day window, not the identity. Without it Dagster would
+    let a backfill build day D before raw days D - 28 .. D - 1 were loaded (a history with holes),
+    and would not know that a reloaded raw day changes the 28 days after it. Days before the
+    first partition do not exist: the history there is empty, not missing.
+    ``fct_flights`` reads the flights and weather of its own day, and the route history of
+    that day (a dbt ref, mapped day to day): the window reaches it through
+    ``int_route_delay_history``.
+    """
+    if model == "int_route_delay_history":
+        window = dg.TimeWindowPartitionMapping(
+            start_offset=-route_history_days(project), end_offset=0,
+            allow_nonexistent_upstream_partitions=True,
+        )
+        return {dg.AssetKey("raw_flights"): window}
+    # fct_flights, and a model not listed: the raw flights and weather of its own day
+    return {dg.AssetKey("raw_flights"): None, dg.AssetKey("raw_weather"): None}
 
 
 translator = MlopsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
