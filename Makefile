@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(MLOPS_DATA_DIR)/dagster_home
 # the locked environment first on PATH: dagster dev re-parses dbt with the `dbt` it finds there
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test env env-dev manifest ui mlflow-ui bench lint clean-data
+.PHONY: demo test test-backfill env env-dev manifest ui mlflow-ui bench lint clean-data
 
 $(UV):
 	@echo ">> bootstrapping uv into $(TOOLS)/"
@@ -49,6 +49,9 @@ test: env-dev  ## the test suite (what CI runs)
 	./scripts/system-test-deps.sh
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI -u MLOPS_TRAINING_DAYS -u MLOPS_HOLDOUT_DAYS -u MLOPS_RUN_EXECUTOR $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+test-backfill: env-dev  ## the concurrent-backfill test (a week through dagster-daemon, ~5 min; MLOPS_BACKFILL_TEST_DAYS=31: the month)
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI MLOPS_RUN_BACKFILL_TEST=1 $(BIN)/python -m pytest -q tests/test_backfill_concurrency.py
 
 bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set; BENCH_ARGS="--only transform,sensor --noisy"
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE $(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(BENCH_ARGS)

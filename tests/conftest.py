@@ -135,3 +135,14 @@ def table_digests(db_path: Path | str, schemas: tuple[str, ...] | None = None) -
                 h.update(repr(row).encode())
             out[f"{schema_name}.{table}"] = (len(rows), h.hexdigest())
     return out
+
+
+# The longest modules first: `make test` spreads whole files over two workers (pytest-xdist
+# --dist loadfile) in collection order, so a long file collected last would run alone at the end.
+LONG_FIRST = ("test_services.py", "test_spark.py", "test_lineage.py", "test_postgres.py",
+              "test_reliability.py", "test_pipeline_e2e.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))
