@@ -48,7 +48,7 @@ mlflow-ui: env  ## the MLflow UI on the local store
 test: env-dev  ## the test suite (what CI runs)
 	./scripts/system-test-deps.sh
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
-	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI -u MLOPS_TRAINING_DAYS -u MLOPS_HOLDOUT_DAYS -u MLOPS_RUN_EXECUTOR $(BIN)/python -m pytest -q -n 3 --dist loadfile --durations=12 tests
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI -u MLOPS_TRAINING_DAYS -u MLOPS_HOLDOUT_DAYS -u MLOPS_RUN_EXECUTOR $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=12 tests
 
 test-backfill: env-dev  ## the concurrent-backfill test (a week through dagster-daemon, ~5 min; MLOPS_BACKFILL_TEST_DAYS=31: the month)
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI MLOPS_RUN_BACKFILL_TEST=1 $(BIN)/python -m pytest -q tests/test_backfill_concurrency.py

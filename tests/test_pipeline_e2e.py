@@ -15,16 +15,13 @@ DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(9)]
 SHORT_WINDOW = {"window_days": 6, "holdout_days": 3}
 
 
-@pytest.fixture
-def ran(platform):
-    from mlops_assets.definitions import defs
-    from mlops_assets.pipeline import materialize_days
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """The nine days through the whole graph once for the module (the automation test runs last)."""
+    from conftest import pipeline_run
 
-    landing.replay(platform.settings.landing_dir, DAYS)
-    lines: list[str] = []
-    materialize_days(DAYS, platform.instance, echo=lines.append, defs=defs,
-                     resources=platform.resources, training_config=SHORT_WINDOW)
-    return platform, lines
+    with pipeline_run(tmp_path_factory.mktemp("e2e"), DAYS, SHORT_WINDOW) as run:
+        yield run, []
 
 
 def _q(platform, sql):
