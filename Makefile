@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(MLOPS_DATA_DIR)/dagster_home
 # the locked environment first on PATH: dagster dev re-parses dbt with the `dbt` it finds there
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test test-backfill env env-dev manifest ui mlflow-ui bench lint clean-data
+.PHONY: demo test test-backfill test-spark-graph env env-dev manifest ui mlflow-ui bench lint clean-data
 
 $(UV):
 	@echo ">> bootstrapping uv into $(TOOLS)/"
@@ -55,6 +55,9 @@ test-backfill: env-dev  ## the concurrent-backfill test (a week through dagster-
 
 bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set; BENCH_ARGS="--only transform,sensor --noisy"
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE $(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(BENCH_ARGS)
+
+test-spark-graph: env-dev  ## every asset of the graph materialized by Dagster on MLOPS_ENGINE=spark (7 days, ~4-5 min)
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI MLOPS_RUN_SPARK_GRAPH_TEST=1 $(BIN)/python -m pytest -q tests/test_spark.py -k whole_graph
 
 lint: env-dev
 	$(BIN)/ruff check mlops_assets tests

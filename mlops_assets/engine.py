@@ -77,6 +77,43 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
     return spark
 
 
+def release_local_spark(timeout_s: float = 60.0) -> bool:
+    """Stop this process's local Spark and its JVM, so another process can open the metastore.
+
+    The embedded Derby metastore admits one JVM at a time; a dbt run on the ``spark`` target
+    (``session`` method) is a subprocess with a JVM of its own. Called before it when this
+    process started a local session (an in-process Dagster run after a raw load). The next
+    :func:`spark_session` starts a new JVM (a few seconds). No-op without pyspark or a JVM;
+    returns True when a JVM was stopped.
+    """
+    import sys
+
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return False
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    proc = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    if proc is not None:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the gateway JVM exits on EOF of its stdin
+        try:
+            proc.wait(timeout=timeout_s)
+        except Exception:  # noqa: BLE001 - still alive: kill it, the metastore lock goes with it
+            proc.kill()
+            proc.wait(timeout=timeout_s)
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    return True
+
+
 def ibis_backend(con: Any):
     """An Ibis backend over a DuckDB connection or a SparkSession."""
     import ibis

@@ -84,6 +84,10 @@ class WarehouseResource(dg.ConfigurableResource):
         """
         target = Path(self.path)
         if get_settings().dbt_target != "duckdb":
+            if get_settings().dbt_target == "spark":  # dbt-spark `session`: a local JVM
+                from mlops_assets.engine import release_local_spark
+
+                release_local_spark()  # dbt's own JVM needs the Derby metastore to itself
             self.export_for_dbt()
             yield target
             return

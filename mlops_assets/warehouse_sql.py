@@ -49,3 +49,77 @@ def content_hash_spark(spark, select_sql: str) -> str:
         f"FROM ({select_sql}) AS q"
     ).collect()[0]
     return row[0]
+
+
+# --- engine-neutral helpers (a DuckDB connection or a SparkSession) -------------------------
+# The ML and monitoring assets use these, so the whole graph runs on MLOPS_ENGINE=spark too.
+
+
+def query_df(con, sql: str):
+    """The result of ``sql`` as a pandas DataFrame, on DuckDB or Spark."""
+    from mlops_assets.engine import is_spark
+
+    if is_spark(con):
+        return con.sql(sql).toPandas()
+    return con.execute(sql).df()
+
+
+def table_hash(con, select_sql: str) -> str:
+    """A content digest of a query's rows on either engine (see :func:`content_hash`)."""
+    from mlops_assets.engine import is_spark
+
+    return content_hash_spark(con, select_sql) if is_spark(con) else content_hash(con, select_sql)
+
+
+def replace_table(con, table: str, select_sql: str) -> int:
+    """Replace all of ``table`` with ``select_sql``; return its row count.
+
+    DuckDB: one ``CREATE OR REPLACE TABLE`` (atomic). Spark: ``DROP`` then a Parquet
+    CTAS (a Hive-catalog table cannot be replaced atomically; a failed run leaves the
+    table missing, and the next run rebuilds it).
+    """
+    from mlops_assets.engine import is_spark
+
+    schema_name = table.split(".")[0]
+    if is_spark(con):
+        con.sql(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
+        con.sql(f"DROP TABLE IF EXISTS {table}")
+        con.sql(f"CREATE TABLE {table} USING parquet AS {select_sql}")
+        return int(con.sql(f"SELECT count(*) FROM {table}").collect()[0][0])
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def replace_day(con, table: str, day: str, select_sql: str, date_column: str = "flight_date") -> int:
+    """Replace the ``day`` rows of ``table`` with ``select_sql``; return how many it holds now.
+
+    DuckDB: delete + insert in one transaction. Spark: a Parquet table partitioned by
+    ``date_column`` whose partition is overwritten (``select_sql`` must end with that column).
+    """
+    from mlops_assets.engine import date_literal, is_spark
+
+    if is_spark(con):
+        from mlops_assets.features.build import replace_partition_spark
+
+        return replace_partition_spark(con, table, date_column, day, select_sql)
+    return replace_rows(con, table, f"{date_column} = {date_literal(day)}", select_sql)
+
+
+def register_frame(con, name: str, frame) -> None:
+    """Expose a pandas frame to SQL as ``name`` (a DuckDB view or a Spark temp view)."""
+    from mlops_assets.engine import is_spark
+
+    if is_spark(con):
+        con.createDataFrame(frame).createOrReplaceTempView(name)
+    else:
+        con.register(name, frame)
+
+
+def unregister_frame(con, name: str) -> None:
+    from mlops_assets.engine import is_spark
+
+    if is_spark(con):
+        con.catalog.dropTempView(name)
+    else:
+        con.unregister(name)

@@ -3,11 +3,11 @@
 import dagster as dg
 
 from mlops_assets import schema
-from mlops_assets.engine import engine_kind, fetch_rows, is_spark
+from mlops_assets.engine import engine_kind, fetch_rows
 from mlops_assets.features import build
 from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
-from mlops_assets.warehouse_sql import content_hash, content_hash_spark
+from mlops_assets.warehouse_sql import table_hash
 
 FEATURES_CODE_VERSION = "features-v1"
 CONTRACT_CODE_VERSION = "contract-v1"
@@ -35,7 +35,7 @@ def flight_features(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     part = f"SELECT * FROM {schema.FEATURES_TABLE} WHERE flight_date = DATE '{day}'"
     with warehouse.handle() as con:  # DuckDB connection or SparkSession (MLOPS_ENGINE)
         n = build.write_features(con, day)
-        digest = content_hash_spark(con, part) if is_spark(con) else content_hash(con, part)
+        digest = table_hash(con, part)
         labelled = fetch_rows(
             con,
             f"SELECT count(is_delayed), avg(CAST(is_delayed AS DOUBLE)) FROM {schema.FEATURES_TABLE} "

@@ -14,6 +14,7 @@ from mlops_assets.features.quarantine import clean_rows_sql, ensure_quarantine_t
 from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.settings import get_settings
+from mlops_assets.warehouse_sql import query_df
 
 if TYPE_CHECKING:  # numpy is imported where it is used: it costs ~45% of the definitions' own load
     import numpy as np
@@ -335,7 +336,7 @@ def _meta_float(v: float | None) -> dg.MetadataValue:
     partitions_def=daily_partitions,
     deps=[dg.AssetDep("flight_predictions"), dg.AssetDep("flight_features")],
     code_version=MONITORING_CODE_VERSION,
-    kinds={"duckdb"},
+    kinds={engine_kind()},
     pool=WAREHOUSE_POOL,
     automation_condition=follow_upstream(),
     description=(
@@ -359,10 +360,10 @@ def model_performance(
         WHERE p.flight_date = DATE '{day}' AND f.is_delayed IS NOT NULL AND p.score IS NOT NULL
         ORDER BY p.model_version, p.flight_id
     """
-    with warehouse.connect() as con:
+    with warehouse.handle() as con:
         try:
-            df = con.execute(sql).df()
-        except Exception as e:  # duckdb.CatalogException: a table is missing
+            df = query_df(con, sql)
+        except Exception as e:  # a table is missing (duckdb.CatalogException, Spark AnalysisException)
             raise dg.Failure(
                 description=(
                     f"cannot join {schema.PREDICTIONS_TABLE} with the labels of "

@@ -10,7 +10,15 @@ from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.settings import MIN_TRAINING_DAYS as MIN_WINDOW_DAYS
 from mlops_assets.settings import PROJECT_DIR, get_settings
-from mlops_assets.warehouse_sql import content_hash, replace_rows
+from mlops_assets.engine import date_literal, engine_kind, fetch_rows
+from mlops_assets.warehouse_sql import (
+    query_df,
+    register_frame,
+    replace_day,
+    replace_table,
+    table_hash,
+    unregister_frame,
+)
 
 TRAINING_SET_CODE_VERSION = "training-set-v1"
 MODEL_CODE_VERSION = "hgb-v1"
@@ -59,7 +67,7 @@ def _ensure_quarantine(con) -> None:
     group_name="ml",
     deps=[dg.AssetKey("flight_features")],
     code_version=TRAINING_SET_CODE_VERSION,
-    kinds={"duckdb"},
+    kinds={engine_kind()},
     pool=WAREHOUSE_POOL,
     metadata={"table": schema.TRAINING_SET_TABLE},
 )
@@ -67,29 +75,30 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingWindowConfig
     """Rolling window of labelled, contract-clean feature rows (role fit) plus the gate's holdout days."""
     if config.window_days < MIN_WINDOW_DAYS or config.holdout_days < 1:
         raise dg.Failure(f"window_days must be >= {MIN_WINDOW_DAYS} (whole days split into train and validation) and holdout_days >= 1 (got {config.window_days}, {config.holdout_days})")
-    with warehouse.connect() as con:
+    with warehouse.handle() as con:  # DuckDB connection or SparkSession (MLOPS_ENGINE)
         _ensure_quarantine(con)
         if config.end_date:
             end = dt.date.fromisoformat(config.end_date)
         else:
-            end = con.execute(f"SELECT max(flight_date) FROM {schema.FEATURES_TABLE}").fetchone()[0]
+            end = fetch_rows(con, f"SELECT max(flight_date) FROM {schema.FEATURES_TABLE}")[0][0]
             if end is None:
                 raise dg.Failure(f"{schema.FEATURES_TABLE} is empty: materialize flight_features first")
         holdout_start = end - dt.timedelta(days=config.holdout_days - 1)
         fit_end = holdout_start - dt.timedelta(days=1)
         fit_start = fit_end - dt.timedelta(days=config.window_days - 1)
-        where = f"flight_date BETWEEN DATE '{fit_start}' AND DATE '{end}' AND is_delayed IS NOT NULL"
+        where = (f"flight_date BETWEEN {date_literal(fit_start.isoformat())} AND {date_literal(end.isoformat())} "
+                 "AND is_delayed IS NOT NULL")  # fmt: skip
         select = (
-            f"SELECT *, CASE WHEN flight_date >= DATE '{holdout_start}' THEN 'holdout' ELSE 'fit' END AS role "
-            f"FROM ({_clean_sql(where)})"
+            f"SELECT *, CASE WHEN flight_date >= {date_literal(holdout_start.isoformat())} THEN 'holdout' "
+            f"ELSE 'fit' END AS role FROM ({_clean_sql(where)}) AS clean"
         )
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS ml; DROP TABLE IF EXISTS {schema.TRAINING_SET_TABLE}")
-        n = replace_rows(con, schema.TRAINING_SET_TABLE, "true", select)
-        days = con.execute(
+        n = replace_table(con, schema.TRAINING_SET_TABLE, select)
+        days = fetch_rows(
+            con,
             f"SELECT role, count(DISTINCT flight_date), count(*), avg(CAST(is_delayed AS DOUBLE)) "
-            f"FROM {schema.TRAINING_SET_TABLE} GROUP BY role ORDER BY role"
-        ).fetchall()
-        digest = content_hash(con, f"SELECT * FROM {schema.TRAINING_SET_TABLE}")
+            f"FROM {schema.TRAINING_SET_TABLE} GROUP BY role ORDER BY role",
+        )
+        digest = table_hash(con, f"SELECT * FROM {schema.TRAINING_SET_TABLE}")
     by_role = {r[0]: {"days": r[1], "rows": r[2], "delayed_share": round(r[3], 4)} for r in days}
     if by_role.get("fit", {}).get("days", 0) < 3 or "holdout" not in by_role:
         raise dg.Failure(
@@ -124,9 +133,9 @@ def delay_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     from mlops_assets.ml import training
 
     s = get_settings()
-    with warehouse.connect(read_only=False) as con:
-        df = con.execute(f"SELECT * EXCLUDE (role) FROM {schema.TRAINING_SET_TABLE} WHERE role = 'fit'").df()
-        digest = content_hash(con, f"SELECT * FROM {schema.TRAINING_SET_TABLE}")
+    with warehouse.handle() as con:
+        df = query_df(con, f"SELECT * FROM {schema.TRAINING_SET_TABLE} WHERE role = 'fit'").drop(columns="role")
+        digest = table_hash(con, f"SELECT * FROM {schema.TRAINING_SET_TABLE}")
     if df.empty:
         raise dg.Failure(f"{schema.TRAINING_SET_TABLE} has no fit rows: materialize training_set first")
     partitions = sorted({d.isoformat() for d in df["flight_date"].dt.date.unique()}) if hasattr(df["flight_date"], "dt") else sorted({str(d) for d in df["flight_date"].unique()})
@@ -173,8 +182,8 @@ def model_gate(context: dg.AssetExecutionContext, config: GateConfig, warehouse:
     if event is None or "model_version" not in event.asset_materialization.metadata:
         raise dg.Failure("no delay_model materialization with a model_version: materialize delay_model first")
     challenger = str(event.asset_materialization.metadata["model_version"].value)
-    with warehouse.connect() as con:
-        holdout = con.execute(f"SELECT * EXCLUDE (role) FROM {schema.TRAINING_SET_TABLE} WHERE role = 'holdout'").df()
+    with warehouse.handle() as con:
+        holdout = query_df(con, f"SELECT * FROM {schema.TRAINING_SET_TABLE} WHERE role = 'holdout'").drop(columns="role")
     policy = gate.GatePolicy(
         auc_tolerance=config.auc_tolerance, brier_tolerance=config.brier_tolerance, min_auc=config.min_auc,
         min_predicted_rate=config.min_predicted_rate, max_predicted_rate=config.max_predicted_rate,
@@ -202,7 +211,7 @@ def model_gate(context: dg.AssetExecutionContext, config: GateConfig, warehouse:
     partitions_def=daily_partitions,
     deps=[dg.AssetKey("flight_features"), model_gate],
     code_version=PREDICTIONS_CODE_VERSION,
-    kinds={"duckdb", "mlflow"},
+    kinds={engine_kind(), "mlflow"},
     pool=WAREHOUSE_POOL,
     automation_condition=follow_upstream(),
     metadata={"table": schema.PREDICTIONS_TABLE},
@@ -219,24 +228,29 @@ def flight_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         raise dg.Failure(
             f"cannot score {day}: {e}. Train and gate a model first (job train_model, or `make demo`)."
         ) from None
-    with warehouse.connect() as con:
+    with warehouse.handle() as con:
         _ensure_quarantine(con)
-        frame = con.execute(_clean_sql(f"flight_date = DATE '{day}'")).df()
+        frame = query_df(con, _clean_sql(f"flight_date = {date_literal(day)}"))
         if frame.empty:
             raise dg.Failure(f"no contract-clean feature rows for {day}: materialize flight_features first")
         scores = registry.score_loaded(model, frame)
-        out = frame[["flight_id", "flight_date"]].copy()
+        out = frame[["flight_id"]].copy()
         out["score"] = scores.astype(float)
         out["predicted_delayed"] = out["score"] >= 0.5
         out["model_version"] = str(version)
         out["dagster_run_id"] = context.run.run_id
-        con.register("_preds", out)
-        n = replace_rows(
-            con, schema.PREDICTIONS_TABLE, f"flight_date = DATE '{day}'",
-            "SELECT flight_id, CAST(flight_date AS DATE) AS flight_date, score, predicted_delayed, model_version, "
-            "now()::TIMESTAMP AS scored_at, dagster_run_id FROM _preds",
-        )
-        con.unregister("_preds")
+        view = f"_preds_{day.replace('-', '')}"
+        register_frame(con, view, out)
+        try:
+            # flight_date last: on Spark it is the table's partition column
+            n = replace_day(
+                con, schema.PREDICTIONS_TABLE, day,
+                "SELECT flight_id, score, predicted_delayed, model_version, "
+                f"CAST(current_timestamp AS TIMESTAMP) AS scored_at, dagster_run_id, "
+                f"{date_literal(day)} AS flight_date FROM {view}",
+            )  # fmt: skip
+        finally:
+            unregister_frame(con, view)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": n,
