@@ -456,7 +456,7 @@ def test_whole_graph_runs_in_dagster_on_spark(tmp_path):
         keys = {n.key for n in graph.asset_nodes if n.is_materializable}
         latest = {k: instance.get_latest_materialization_event(k) for k in keys}
         assert [k.to_user_string() for k, e in latest.items() if e is None] == []
-        md = lambda k: latest[dg.AssetKey(k)].asset_materialization.metadata  # noqa: E731
+        md = lambda k: latest[dg.AssetKey(k)].asset_materialization.metadata
         # every check ran; the only failures are dbt warnings (the wind reading on 2013-02-12)
         check_keys = list(graph.asset_check_keys)
         records = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)

@@ -6,11 +6,11 @@ import subprocess
 import dagster as dg
 
 from mlops_assets import schema
+from mlops_assets.engine import date_literal, engine_kind, fetch_rows
 from mlops_assets.partitions import daily_partitions, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.settings import MIN_TRAINING_DAYS as MIN_WINDOW_DAYS
 from mlops_assets.settings import PROJECT_DIR, get_settings
-from mlops_assets.engine import date_literal, engine_kind, fetch_rows
 from mlops_assets.warehouse_sql import (
     query_df,
     register_frame,
