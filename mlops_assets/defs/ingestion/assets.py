@@ -56,7 +56,7 @@ def load_landed_files(
     ``output_required=False``. A step of the same run that depends on the asset would then be
     skipped; a backfill never makes one, as the raw assets' backfill policy differs from every
     child's (different policies never share a run). A bad day is quarantined and the others load;
-    the step fails at the end, naming the bad days, and the backfill retries only those.
+    the step fails at the end, naming the bad days: the backfill marks only those days failed.
     """
     failures: list[str] = []
     with warehouse.handle() as con:
