@@ -169,6 +169,15 @@ def _contract_check(instance, day: str) -> dict | None:
         out["passed"] = bool(evaluation.passed)
         out["severity"] = getattr(getattr(evaluation, "severity", None), "value", None)
         md = evaluation.metadata or {}
+        # a run over several days (a backfill's) checks each day and reports one result with
+        # the days' own figures under "partitions": this day's verdict and counts come from there
+        this_day = (_plain(md["partitions"]) or {}).get(day) if "partitions" in md else None
+        if this_day is not None:
+            md = this_day
+            out["status"] = "SUCCEEDED" if this_day["passed"] else "FAILED"
+            out["passed"] = bool(this_day["passed"])
+            out["severity"] = "ERROR" if this_day.get("error") else "WARN"
+            out["checked_with_days"] = len(_plain(evaluation.metadata["partitions"]))
         for f in ("n_rows", "n_failed_rows", "failed_share", "quarantined_rows"):
             if f in md:
                 out[f] = _plain(md[f])

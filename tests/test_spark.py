@@ -360,7 +360,7 @@ def test_dagster_assets_materialize_on_spark(runs):
     import dagster as dg
 
     from mlops_assets.core import landing, rawfiles
-    from mlops_assets.defs.features.assets import feature_contract, flight_features
+    from mlops_assets.defs.features.assets import flight_features
     from mlops_assets.defs.ingestion.assets import raw_flights
     from mlops_assets.engine import spark_session
     from mlops_assets.features.contract import EXPECTED_COLUMNS
@@ -377,7 +377,7 @@ def test_dagster_assets_materialize_on_spark(runs):
         landing.replay(s.landing_dir, [dt.date.fromisoformat(day)])
         warehouse = WarehouseResource(path=str(s.warehouse_path), engine=s.engine)
         result = dg.materialize(
-            [raw_flights, flight_features, feature_contract],
+            [raw_flights, flight_features],  # the contract check is part of flight_features
             partition_key=day,
             resources={"warehouse": warehouse},
         )

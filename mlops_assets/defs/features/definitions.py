@@ -1,5 +1,6 @@
 import dagster as dg
 
-from mlops_assets.defs.features.assets import feature_contract, flight_features
+from mlops_assets.defs.features.assets import flight_features
 
-defs = dg.Definitions(assets=[flight_features], asset_checks=[feature_contract])
+# the contract check (feature_contract) is one of flight_features' check specs
+defs = dg.Definitions(assets=[flight_features])
