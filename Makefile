@@ -50,9 +50,9 @@ test: env-dev  ## the test suite (what CI runs)
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI -u MLOPS_TRAINING_DAYS -u MLOPS_HOLDOUT_DAYS -u MLOPS_RUN_EXECUTOR $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=12 tests
 
-test-backfill: env-dev  ## the concurrent-backfill test (a month through dagster-daemon, ~4-7 min; MLOPS_BACKFILL_TEST_DAYS=7: a week)
+test-backfill: env-dev  ## only the concurrent-backfill test, also part of make test (a month through dagster-daemon, ~4-7 min; MLOPS_BACKFILL_TEST_DAYS=7: a week)
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME $(BIN)/python -m mlops_assets.defs.transform.project
-	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI MLOPS_RUN_BACKFILL_TEST=1 $(BIN)/python -m pytest -q tests/test_backfill_concurrency.py
+	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest -q tests/test_backfill_concurrency.py
 
 bench: env-dev  ## benchmarks (figures, not tests); QUICK=1 for the short set; BENCH_ARGS="--only transform,sensor --noisy"
 	env -u MLOPS_DATA_DIR -u DAGSTER_HOME -u MLOPS_WAREHOUSE $(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(BENCH_ARGS)

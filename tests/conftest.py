@@ -139,7 +139,7 @@ def table_digests(db_path: Path | str, schemas: tuple[str, ...] | None = None) -
 
 # The longest modules first: `make test` spreads whole files over two workers (pytest-xdist
 # --dist loadfile) in collection order, so a long file collected last would run alone at the end.
-LONG_FIRST = ("test_services.py", "test_spark.py", "test_lineage.py", "test_postgres.py",
+LONG_FIRST = ("test_services.py", "test_backfill_concurrency.py", "test_spark.py", "test_lineage.py", "test_postgres.py",
               "test_reliability.py", "test_pipeline_e2e.py")
 
 
