@@ -1,6 +1,11 @@
 """The one daily partitions definition shared by raw, dbt, features, predictions and reports."""
 
 import dagster as dg
+from dagster._core.definitions.data_version import (
+    CODE_VERSION_TAG,
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+)
 
 from mlops_assets import schema
 
@@ -23,3 +28,32 @@ def follow_upstream() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("follow_upstream")
+
+
+def day_materialization(
+    context: dg.AssetExecutionContext,
+    day: str,
+    metadata: dict,
+    code_version: str,
+    data_version: str,
+    tags: dict[str, str] | None = None,
+) -> dg.AssetMaterialization:
+    """One day of a run over several days (a backfill's), recorded as a one-day run records it.
+
+    Dagster 1.13 gives a ranged step's output one data version and one set of tags for all its
+    partitions, but a day's data version here is its own (the landed file's hash, the day's
+    content hash). So ranged steps (raw loads, features; ``output_required=False``) yield one of
+    these per day, with the tags a one-day output carries: code version, data version (user
+    provided), and ``tags`` (e.g. the day's input provenance).
+    """
+    return dg.AssetMaterialization(
+        asset_key=context.asset_key,
+        partition=day,
+        metadata=metadata,
+        tags={
+            **(tags or {}),
+            CODE_VERSION_TAG: code_version,
+            DATA_VERSION_TAG: data_version,
+            DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
+        },
+    )

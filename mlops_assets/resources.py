@@ -83,8 +83,9 @@ class WarehouseResource(dg.ConfigurableResource):
         themselves: there the block just points dbt at the warehouse.
         """
         target = Path(self.path)
-        if get_settings().dbt_target != "duckdb":
-            if get_settings().dbt_target == "spark":  # dbt-spark `session`: a local JVM
+        dbt_target = get_settings().dbt_target
+        if dbt_target != "duckdb":
+            if dbt_target == "spark":  # dbt-spark `session`: a local JVM
                 from mlops_assets.engine import release_local_spark
 
                 release_local_spark()  # dbt's own JVM needs the Derby metastore to itself

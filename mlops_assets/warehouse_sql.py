@@ -94,16 +94,34 @@ def replace_table(con, table: str, select_sql: str) -> int:
 def replace_day(con, table: str, day: str, select_sql: str, date_column: str = "flight_date") -> int:
     """Replace the ``day`` rows of ``table`` with ``select_sql``; return how many it holds now.
 
-    DuckDB: delete + insert in one transaction. Spark: a Parquet table partitioned by
-    ``date_column`` whose partition is overwritten (``select_sql`` must end with that column).
+    DuckDB: delete + insert in one transaction (:func:`replace_rows`). Spark:
+    :func:`replace_partition_spark` on a Parquet table partitioned by ``date_column``.
     """
     from mlops_assets.engine import date_literal, is_spark
 
     if is_spark(con):
-        from mlops_assets.features.build import replace_partition_spark
-
         return replace_partition_spark(con, table, date_column, day, select_sql)
     return replace_rows(con, table, f"{date_column} = {date_literal(day)}", select_sql)
+
+
+def replace_partition_spark(spark, table: str, partition_column: str, day: str, select_sql: str) -> int:
+    """Spark: create ``table`` (Parquet, partitioned by ``partition_column``) from the select's
+    shape if missing, overwrite the ``day`` partition with the select, return its row count."""
+    from mlops_assets.engine import date_literal
+
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    if not spark.catalog.tableExists(table):
+        spark.sql(
+            f"CREATE TABLE {table} USING parquet PARTITIONED BY ({partition_column}) "
+            f"AS SELECT * FROM ({select_sql}) AS _s WHERE false"
+        )
+    cols = [c for c in spark.table(table).columns if c != partition_column]
+    spark.sql(
+        f"INSERT OVERWRITE TABLE {table} PARTITION ({partition_column} = {date_literal(day)}) "
+        f"SELECT {', '.join(cols)} FROM ({select_sql}) AS _s"
+    )
+    where = f"{partition_column} = {date_literal(day)}"
+    return int(spark.sql(f"SELECT count(*) FROM {table} WHERE {where}").collect()[0][0])
 
 
 def register_frame(con, name: str, frame) -> None:

@@ -9,7 +9,7 @@ partition of a Parquet table partitioned by ``flight_date``.
 from __future__ import annotations
 
 from mlops_assets import schema
-from mlops_assets.engine import date_literal, is_spark
+from mlops_assets.engine import date_literal
 
 _INT_COLUMNS = {"sched_hour", "day_of_week", "month"}
 
@@ -32,27 +32,6 @@ def features_select_sql(day: str | None = None) -> str:
 
 def write_features(con, day: str) -> int:
     """(Re)write the day's rows of the feature table; return how many rows it holds now."""
-    where = f"flight_date = {date_literal(day)}"
-    if not is_spark(con):
-        from mlops_assets.warehouse_sql import replace_rows
+    from mlops_assets.warehouse_sql import replace_day
 
-        return replace_rows(con, schema.FEATURES_TABLE, where, features_select_sql(), [day])
-    return replace_partition_spark(con, schema.FEATURES_TABLE, "flight_date", day, features_select_sql(day))
-
-
-def replace_partition_spark(spark, table: str, partition_column: str, day: str, select_sql: str) -> int:
-    """Spark: create ``table`` (Parquet, partitioned by ``partition_column``) from the select's
-    shape if missing, overwrite the ``day`` partition with the select, return its row count."""
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-    if not spark.catalog.tableExists(table):
-        spark.sql(
-            f"CREATE TABLE {table} USING parquet PARTITIONED BY ({partition_column}) "
-            f"AS SELECT * FROM ({select_sql}) AS _s WHERE false"
-        )
-    cols = [c for c in spark.table(table).columns if c != partition_column]
-    spark.sql(
-        f"INSERT OVERWRITE TABLE {table} PARTITION ({partition_column} = {date_literal(day)}) "
-        f"SELECT {', '.join(cols)} FROM ({select_sql}) AS _s"
-    )
-    where = f"{partition_column} = {date_literal(day)}"
-    return int(spark.sql(f"SELECT count(*) FROM {table} WHERE {where}").collect()[0][0])
+    return replace_day(con, schema.FEATURES_TABLE, day, features_select_sql(day))

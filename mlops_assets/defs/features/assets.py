@@ -6,8 +6,6 @@ from hashlib import sha256
 
 import dagster as dg
 from dagster._core.definitions.data_version import (
-    CODE_VERSION_TAG,
-    DATA_VERSION_IS_USER_PROVIDED_TAG,
     DATA_VERSION_TAG,
     DEFAULT_DATA_VERSION,
     NULL_EVENT_POINTER,
@@ -18,7 +16,7 @@ from dagster._core.definitions.data_version import (
 from mlops_assets import schema
 from mlops_assets.engine import engine_kind, fetch_rows
 from mlops_assets.features import build
-from mlops_assets.partitions import daily_partitions, follow_upstream
+from mlops_assets.partitions import daily_partitions, day_materialization, follow_upstream
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.warehouse_sql import table_hash
 
@@ -69,7 +67,7 @@ def flight_features(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """
     ranged = not context.has_partition_key
     days = list(context.partition_keys) if ranged else [context.partition_key]
-    built: list[tuple[str, dict, str]] = []
+    built: dict[str, dict] = {}  # day -> its materialization's metadata
     missing: list[str] = []
     with warehouse.handle() as con:  # DuckDB connection or SparkSession (MLOPS_ENGINE)
         for day in days:
@@ -77,21 +75,18 @@ def flight_features(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             if md is None:
                 missing.append(day)
             else:
-                built.append((day, md, md["content_md5"]))
+                built[day] = md
     if not ranged:
         if missing:
             raise dg.Failure(f"no flights in {schema.FCT_FLIGHTS} for {days[0]}: materialize fct_flights for it first")
-        (day, md, digest), = built
-        yield dg.MaterializeResult(metadata=md, data_version=dg.DataVersion(digest))
+        (md,) = built.values()
+        yield dg.MaterializeResult(metadata=md, data_version=dg.DataVersion(md["content_md5"]))
     else:
-        for day, md, digest in built:
-            yield dg.AssetMaterialization(
-                asset_key=context.asset_key, partition=day, metadata=md,
-                tags={**_input_provenance_tags(context, day), CODE_VERSION_TAG: FEATURES_CODE_VERSION,
-                      DATA_VERSION_TAG: digest, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
-            )
+        for day, md in built.items():
+            yield day_materialization(context, day, md, FEATURES_CODE_VERSION, md["content_md5"],
+                                      tags=_input_provenance_tags(context, day))
     if built:
-        yield contract_result(context, warehouse, [day for day, _, _ in built], ranged=ranged)
+        yield contract_result(context, warehouse, list(built), ranged=ranged)
     if missing:
         raise dg.Failure(f"no flights in {schema.FCT_FLIGHTS} for {', '.join(missing)}: "
                          f"materialize fct_flights for them first")

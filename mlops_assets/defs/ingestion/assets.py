@@ -4,15 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.data_version import (
-    CODE_VERSION_TAG,
-    DATA_VERSION_IS_USER_PROVIDED_TAG,
-    DATA_VERSION_TAG,
-)
 
 from mlops_assets.core import rawfiles
 from mlops_assets.engine import engine_kind
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, day_materialization
 from mlops_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from mlops_assets.settings import get_settings
 
@@ -67,13 +62,7 @@ def load_landed_files(
                 context.log.error(e.description or str(e))
                 failures.append(f"{key}: {e.description}")
                 continue
-            yield dg.AssetMaterialization(
-                asset_key=context.asset_key,
-                partition=key,
-                metadata=_load_parsed(context, con, parsed),
-                tags={CODE_VERSION_TAG: RAW_CODE_VERSION, DATA_VERSION_TAG: parsed.sha256,
-                      DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
-            )
+            yield day_materialization(context, key, _load_parsed(context, con, parsed), RAW_CODE_VERSION, parsed.sha256)
     if failures:
         raise dg.Failure(description=f"{len(failures)} of {len(context.partition_keys)} days of {dataset} "
                          f"not loaded:\n" + "\n".join(failures))

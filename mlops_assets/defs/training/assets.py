@@ -242,12 +242,10 @@ def flight_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         view = f"_preds_{day.replace('-', '')}"
         register_frame(con, view, out)
         try:
-            # flight_date last: on Spark it is the table's partition column
             n = replace_day(
                 con, schema.PREDICTIONS_TABLE, day,
-                "SELECT flight_id, score, predicted_delayed, model_version, "
-                f"CAST(current_timestamp AS TIMESTAMP) AS scored_at, dagster_run_id, "
-                f"{date_literal(day)} AS flight_date FROM {view}",
+                f"SELECT flight_id, {date_literal(day)} AS flight_date, score, predicted_delayed, model_version, "
+                f"CAST(current_timestamp AS TIMESTAMP) AS scored_at, dagster_run_id FROM {view}",
             )  # fmt: skip
         finally:
             unregister_frame(con, view)
